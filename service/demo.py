@@ -1,0 +1,149 @@
+"""`alertfeat demo`: the whole path on one machine, with local servers when none are configured."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+
+import fastavro
+import numpy as np
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from .app import build_pipeline
+from .config import Settings, with_overrides
+from .kafka_io import ensure_topics
+from .localinfra import LocalKafka, LocalRedis, redis_server_binary
+from .metrics import Metrics
+from .replay import replay
+from .schema_store import SchemaStore, latest_bundled_id
+from .simulate import simulate_alerts
+from .subscribe import enriched_alerts
+from .worker import Worker
+
+
+@dataclass
+class DemoSummary:
+    sent: int
+    enriched: int
+    dead_lettered: int
+    wall_s: float
+    busy_s: float
+    latency_p50_s: float
+    latency_p99_s: float
+    history: str
+
+    @property
+    def alerts_per_s(self) -> float:
+        """Service throughput: enriched alerts per second of batch processing (its capacity)."""
+        return self.enriched / self.busy_s if self.busy_s else 0.0
+
+
+def simulated_file(data_dir: Path, n_alerts: int, n_objects: int, seed: int = 42) -> Path:
+    """Simulated alerts in an Avro container file, cached by their parameters."""
+    path = data_dir / "simulated" / f"alerts-{n_alerts}-{n_objects}-{seed}.avro"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        schema_id = latest_bundled_id()
+        tmp = path.with_suffix(".tmp")
+        with open(tmp, "wb") as fh:
+            fastavro.writer(fh, SchemaStore().get(schema_id).parsed,
+                            simulate_alerts(n_alerts, n_objects, schema_id, seed))
+        tmp.rename(path)
+    return path
+
+
+def _table(rows: deque) -> Table:
+    table = Table(title="enriched alerts (latest)", expand=False)
+    for col in ("diaObjectId", "diaSourceId", "MJD", "history", "nObs", "r_psfFluxMean", "latency ms"):
+        table.add_column(col, justify="right")
+    for r in rows:
+        table.add_row(*r)
+    return table
+
+
+def run_demo(settings: Settings, n_alerts: int = 2000, n_objects: int = 400, console: Console | None = None,
+             rate: float | None = None) -> DemoSummary:
+    console = console or Console()
+    with contextlib.ExitStack() as stack:
+        updates: dict = {"group_id": f"alertfeat-demo-{uuid.uuid4().hex[:6]}", "metrics_port": 0}
+        if "kafka_bootstrap_servers" not in settings.model_fields_set:
+            console.print("[bold]starting a local Kafka-compatible broker (Tansu)...")
+            kafka = stack.enter_context(LocalKafka())
+            updates["kafka_bootstrap_servers"] = kafka.bootstrap
+            updates["librdkafka_consumer"] = {"session.timeout.ms": 6000, **settings.librdkafka_consumer}
+        history = "redis"
+        if "redis_url" not in settings.model_fields_set:
+            if redis_server_binary() is None:
+                console.print("[bold yellow]redis-server is not installed: running with alert-only history "
+                              "(features come from each alert's own prvDiaSources).")
+                updates["redis_url"] = None
+                history = "alert-only"
+            else:
+                console.print("[bold]starting a local redis-server...")
+                updates["redis_url"] = stack.enter_context(LocalRedis()).url
+        elif settings.redis_url is None:
+            history = "alert-only"
+        settings = with_overrides(settings, **updates)
+        console.print(f"broker {settings.kafka_bootstrap_servers}, history: {history}")
+
+        console.print(f"simulating {n_alerts} alerts over {n_objects} objects (cached after the first run)...")
+        path = simulated_file(settings.data_dir, n_alerts, n_objects)
+        ensure_topics(settings.kafka_common(), {settings.input_topic: 1})
+
+        metrics = Metrics()
+        stop = threading.Event()
+        worker = Worker(settings, build_pipeline(settings), metrics, stop)
+        worker_thread = threading.Thread(target=worker.run, name="worker", daemon=True)
+        worker_thread.start()
+        stack.callback(lambda: (stop.set(), worker_thread.join(30)))
+
+        sent = [0]
+        replay_thread = threading.Thread(
+            target=lambda: sent.__setitem__(0, replay([path], settings.kafka_producer(), settings.input_topic,
+                                                      rate=rate)),
+            name="replay", daemon=True)
+        start = time.monotonic()
+        replay_thread.start()
+
+        latencies: list[float] = []
+        recent: deque = deque(maxlen=12)
+        spec_index = None
+        with Live(_table(recent), console=console, refresh_per_second=4) as live:
+            for got in enriched_alerts(settings, max_messages=n_alerts, idle_timeout_s=60):
+                if got.latency_s is not None:
+                    latencies.append(got.latency_s)
+                f = got.view.features
+                if spec_index is None:
+                    spec_index = [k for k in f if k.endswith("_nObs")]
+                n_obs = int(sum(f[k] for k in spec_index))
+                r_mean = f.get("r_psfFluxMean")
+                recent.append((str(got.view.dia_object_id), str(got.view.dia_source_id), f"{got.view.mjd:.4f}",
+                               got.view.history_source, str(n_obs),
+                               "-" if r_mean is None or r_mean != r_mean else f"{r_mean:.0f}",
+                               f"{1000 * got.latency_s:.0f}" if got.latency_s is not None else "-"))
+                live.update(_table(recent))
+        wall = time.monotonic() - start
+        replay_thread.join()
+        lat = np.array(latencies) if latencies else np.array([np.nan])
+        summary = DemoSummary(
+            sent=sent[0],
+            enriched=int(metrics.total(metrics.enriched)),
+            dead_lettered=int(metrics.total(metrics.dead_lettered)),
+            wall_s=wall, busy_s=metrics.total(metrics.stage_total),
+            latency_p50_s=float(np.percentile(lat, 50)), latency_p99_s=float(np.percentile(lat, 99)),
+            history=history,
+        )
+    console.print(
+        f"[bold green]done:[/] {summary.enriched} enriched of {summary.sent} sent, {summary.dead_lettered} dead-lettered, "
+        f"{summary.alerts_per_s:,.0f} alerts/s service throughput ({summary.busy_s:.2f} s busy, "
+        f"{summary.wall_s:.1f} s wall), latency p50 {1000 * summary.latency_p50_s:.0f} ms, "
+        f"p99 {1000 * summary.latency_p99_s:.0f} ms, history {summary.history}")
+    return summary
+

@@ -1,0 +1,29 @@
+"""One exception root for the whole package."""
+
+
+class AlertfeatError(Exception):
+    """Root of every error alertfeat raises on purpose."""
+
+
+class ConfigError(AlertfeatError):
+    """Settings are invalid; the message names the offending field."""
+
+
+class PoisonMessage(AlertfeatError):
+    """A message that can never be enriched. It goes to the dead-letter topic.
+
+    `reason` is a short, stable code used in DLQ headers and metric labels.
+    """
+
+    def __init__(self, reason: str, detail: str):
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+class DeliveryError(AlertfeatError):
+    """Kafka did not confirm delivery of a derived message; offsets stay uncommitted."""
+
+
+class CatalogError(AlertfeatError):
+    """A cross-match catalog is missing or malformed."""

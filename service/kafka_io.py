@@ -1,0 +1,75 @@
+"""Thin typed wrappers around confluent_kafka. No network calls in constructors."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from confluent_kafka import KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from .errors import DeliveryError
+
+log = logging.getLogger(__name__)
+Headers = list[tuple[str, bytes]]
+
+
+def ensure_topics(config: dict, partitions: dict[str, int], timeout_s: float = 30.0) -> None:
+    """Create the topics that do not exist yet; existing ones are left as they are."""
+    admin = AdminClient({k: v for k, v in config.items() if not k.startswith(("group.", "enable.auto"))})
+    existing = admin.list_topics(timeout=timeout_s).topics
+    missing = [NewTopic(t, num_partitions=n, replication_factor=-1) for t, n in partitions.items() if t not in existing]
+    if not missing:
+        return
+    for topic, future in admin.create_topics(missing, operation_timeout=timeout_s).items():
+        try:
+            future.result(timeout=timeout_s)
+            log.info("created topic %s", topic)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise
+
+
+def next_offsets(messages: Iterable[Message]) -> list[TopicPartition]:
+    """The offsets to commit after `messages`: last offset + 1 per partition."""
+    last: dict[tuple[str, int], int] = {}
+    for m in messages:
+        key = (m.topic(), m.partition())
+        last[key] = max(last.get(key, -1), m.offset())
+    return [TopicPartition(t, p, o + 1) for (t, p), o in last.items()]
+
+
+class OutputProducer:
+    """A producer that tracks delivery of everything sent since the last `wait_delivered`."""
+
+    def __init__(self, config: dict):
+        self._producer = Producer(config)
+        self._failures: list[str] = []
+
+    def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
+        if err is not None:
+            self._failures.append(f"{msg.topic()}: {err}")
+
+    def send(self, topic: str, value: bytes, key: bytes | None = None, headers: Headers | None = None) -> None:
+        while True:
+            try:
+                self._producer.produce(topic, value, key, headers=headers, on_delivery=self._on_delivery)
+                return
+            except BufferError:
+                # Local queue full: serve delivery reports until there is room (bounded memory).
+                self._producer.poll(0.05)
+
+    def wait_delivered(self, timeout_s: float) -> None:
+        """Block until every sent message is acknowledged; DeliveryError otherwise."""
+        remaining = self._producer.flush(timeout_s)
+        failures, self._failures = self._failures, []
+        if remaining or failures:
+            raise DeliveryError(f"{remaining} message(s) undelivered after {timeout_s}s; failures: {failures[:5]}")
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        self._producer.flush(timeout_s)
+        self._producer.close()
+
+    @property
+    def raw(self) -> Producer:
+        return self._producer
