@@ -1,0 +1,444 @@
+"""Seeded, read-only simulated light curves and the reference implementations of every feature.
+
+ORACLES is the one table that says, for each feature, which library it is checked against;
+tests/test_features_oracle.py generates its closeness tests from it. FEATURES.md lists the
+oracles: light-curve, numpy/scipy and astropy. Where no library computes a feature (the
+duplicate-time rule, Stetson J, max slope), the reference is a short numpy transcription of
+FEATURES.md, written independently of the numba kernels.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+
+import light_curve as lcf
+import numpy as np
+import scipy.stats
+from astropy.timeseries import LombScargle
+from astropy.timeseries.periodograms.lombscargle._statistics import false_alarm_probability as astropy_fap
+
+from alertfeat.columns import Sources
+from alertfeat.features import feature_spec
+
+BANDS = "ugrizy"
+BAND_WEIGHTS = np.array([0.05, 0.15, 0.25, 0.25, 0.18, 0.12])
+KINDS = ("constant", "periodic", "transient", "noisy", "sparse")
+NOISE_FLOOR_NJY = 180.0
+PHASE_EPOCH = 60000.0
+
+
+# ---------------------------------------------------------------- simulated light curves
+
+@dataclass(frozen=True)
+class SimCurve:
+    kind: str
+    period: float  # injected period (d); NaN unless periodic
+    source_id: np.ndarray
+    mjd: np.ndarray
+    band: np.ndarray
+    flux: np.ndarray
+    flux_err: np.ndarray
+
+
+def _signal(kind: str, mjd: np.ndarray, band: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, float]:
+    n = len(mjd)
+    if n == 0:
+        return np.zeros(0), math.nan
+    if kind == "constant":
+        return np.full(n, rng.normal(0.0, 300.0)), math.nan
+    if kind == "periodic":
+        period = float(np.exp(rng.uniform(np.log(0.2), np.log(50.0))))
+        amp = rng.uniform(400.0, 8000.0) * (1.0 + 0.15 * (band - 2))
+        offset = rng.normal(0.0, 200.0, 6)[band]  # difference-flux zero point per band
+        phase = rng.uniform(0, 2 * np.pi)
+        return offset + amp * np.sin(2 * np.pi * (mjd - PHASE_EPOCH) / period + phase), period
+    if kind == "transient":
+        t0 = mjd.min() + rng.uniform(0.1, 1.0) * (mjd.max() - mjd.min())
+        rise, fall = rng.uniform(2, 8), rng.uniform(15, 60)
+        dt = mjd - t0
+        return rng.uniform(1e4, 1e5) * np.exp(-dt / fall) / (1.0 + np.exp(-dt / rise)) * (1.0 - 0.1 * (band - 2)), \
+            math.nan
+    base = rng.normal(0.0, 2000.0, n)  # noisy: extra scatter and outliers, often negative
+    outliers = rng.random(n) < 0.05
+    base[outliers] += rng.normal(0.0, 2e4, outliers.sum())
+    return base, math.nan
+
+
+def _one_curve(kind: str, rng: np.random.Generator, first_id: int) -> SimCurve:
+    if kind == "sparse":
+        n = int(rng.integers(0, 16))
+        span = rng.uniform(20.0, 365.0)
+        signal_kind = KINDS[int(rng.integers(0, 4))]
+    else:
+        n = max(3, int(rng.poisson(rng.choice([40.0, 80.0, 120.0]))))
+        span = rng.uniform(200.0, 365.0)
+        signal_kind = kind
+    # One visit per night at most per point, inside the night: daily aliases as in real data.
+    mjd = 60500.0 + rng.integers(0, max(int(span), 1), n) + rng.uniform(0.05, 0.35, n)
+    mjd.sort()
+    band = rng.choice(6, size=n, p=BAND_WEIGHTS).astype(np.int8)
+    signal, period = _signal(signal_kind, mjd, band, rng)
+    err = np.sqrt((NOISE_FLOOR_NJY * rng.uniform(0.7, 1.5, n)) ** 2 + (0.02 * signal) ** 2)
+    flux = signal + rng.normal(0.0, 1.0, n) * err
+    source_id = first_id + np.arange(n, dtype=np.int64)
+
+    if n and rng.random() < 0.25:  # quirks the kernel must ignore or resolve
+        extra = int(rng.integers(1, 4))
+        pick = rng.integers(0, n, extra)
+        dup_mjd = mjd[pick] + rng.uniform(-8e-7, 8e-7, extra)  # same band, within 1e-6 d
+        dup_id = np.where(rng.random(extra) < 0.5, source_id[pick] + 10_000, source_id[pick] - 10_000)
+        bad = int(rng.integers(1, 4))
+        bad_flux = rng.normal(0, 1000, bad)
+        bad_err = rng.uniform(100, 300, bad)
+        kind_of_bad = rng.integers(0, 5, bad)
+        bad_flux[kind_of_bad == 0] = np.nan
+        bad_err[kind_of_bad == 1] = 0.0
+        bad_err[kind_of_bad == 2] = -bad_err[kind_of_bad == 2]
+        bad_band = np.where(kind_of_bad == 3, -1, rng.integers(0, 6, bad)).astype(np.int8)
+        bad_flux[kind_of_bad == 4] = np.inf
+        mjd = np.concatenate([mjd, dup_mjd, rng.uniform(mjd.min(), mjd.max(), bad)])
+        band = np.concatenate([band, band[pick], bad_band])
+        flux = np.concatenate([flux, flux[pick] + rng.normal(0, 300, extra), bad_flux])
+        err = np.concatenate([err, err[pick], bad_err])
+        source_id = np.concatenate([source_id, dup_id, first_id + 20_000 + np.arange(bad)])
+    order = rng.permutation(len(mjd)) if rng.random() < 0.2 else np.lexsort((source_id, mjd))
+    arrays = [a[order].copy() for a in (source_id, mjd, band, flux, err)]
+    for a in arrays:
+        a.flags.writeable = False
+    return SimCurve(kind, period, *arrays)
+
+
+@cache
+def simulated_curves(n: int, seed: int) -> tuple[SimCurve, ...]:
+    """n curves cycling through KINDS; the same (n, seed) always gives the same, read-only curves."""
+    rng = np.random.default_rng(seed)
+    return tuple(_one_curve(KINDS[k % len(KINDS)], rng, 10**15 + k * 100_000) for k in range(n))
+
+
+def curve(mjd, band, flux, flux_err, source_id=None, kind: str = "given") -> SimCurve:
+    """A light curve from plain sequences; diaSourceIds default to 1, 2, 3... in the order given."""
+    n = len(mjd)
+    ids = np.arange(1, n + 1) if source_id is None else source_id
+    return SimCurve(kind, math.nan, np.asarray(ids, np.int64), np.asarray(mjd, np.float64),
+                    np.asarray(band, np.int8), np.asarray(flux, np.float64), np.asarray(flux_err, np.float64))
+
+
+def features_of(*curves: SimCurve) -> list[dict[str, float]]:
+    """compute_features over the curves as one batch, as {name: value} per curve."""
+    from alertfeat.features import compute_features
+
+    names = feature_spec().names
+    return [dict(zip(names, row.astype(np.float64))) for row in compute_features(as_sources(list(curves)))]
+
+
+def as_sources(curves: tuple[SimCurve, ...] | list[SimCurve]) -> Sources:
+    def cat(name: str, dtype) -> np.ndarray:
+        return np.concatenate([getattr(c, name) for c in curves]).astype(dtype) if curves else np.zeros(0, dtype)
+
+    counts = np.array([len(c.mjd) for c in curves], np.int64)
+    return Sources.from_arrays(counts, source_id=cat("source_id", np.int64), mjd=cat("mjd", np.float64),
+                               band=cat("band", np.int8), flux=cat("flux", np.float64),
+                               flux_err=cat("flux_err", np.float64), flags=np.zeros(counts.sum(), np.int64))
+
+
+# ---------------------------------------------------------------- FEATURES.md's point rules, in numpy
+
+@dataclass(frozen=True)
+class BandPoints:
+    t: np.ndarray
+    f: np.ndarray
+    e: np.ndarray
+    last_mjd: float  # the object's lastMjd, all bands
+
+    @property
+    def n(self) -> int:
+        return len(self.f)
+
+
+@dataclass(frozen=True)
+class CleanCurve:
+    bands: tuple[BandPoints, ...]
+
+    @property
+    def t(self) -> np.ndarray:
+        return np.concatenate([b.t for b in self.bands])
+
+    @property
+    def f(self) -> np.ndarray:
+        return np.concatenate([b.f for b in self.bands])
+
+    @property
+    def e(self) -> np.ndarray:
+        return np.concatenate([b.e for b in self.bands])
+
+
+def clean(c: SimCurve, duplicate_days: float) -> CleanCurve:
+    """Valid points (finite, error > 0, known band); per band, chains of points within duplicate_days
+    of the previous one keep the largest diaSourceId."""
+    ok = (c.band >= 0) & (c.band < 6) & np.isfinite(c.mjd) & np.isfinite(c.flux) & np.isfinite(c.flux_err) \
+        & (c.flux_err > 0)
+    kept: list[list[int]] = [[] for _ in range(6)]
+    for b in range(6):
+        rows = np.nonzero(ok & (c.band == b))[0]
+        rows = rows[np.lexsort((c.flux_err[rows], c.flux[rows], c.source_id[rows], c.mjd[rows]))]
+        k = 0
+        while k < len(rows):
+            j = k + 1
+            while j < len(rows) and c.mjd[rows[j]] - c.mjd[rows[j - 1]] <= duplicate_days:
+                j += 1
+            chain = rows[k:j]
+            best = chain[np.flatnonzero(c.source_id[chain] == c.source_id[chain].max())[-1]]
+            kept[b].append(int(best))
+            k = j
+    all_rows = [r for rows in kept for r in rows]
+    last = float(c.mjd[all_rows].max()) if all_rows else math.nan
+    return CleanCurve(tuple(BandPoints(c.mjd[r], c.flux[r], c.flux_err[r], last)
+                            for r in (np.array(rows, np.int64) for rows in kept)))
+
+
+# ---------------------------------------------------------------- per-band references
+
+def _lc(feature, p: BandPoints, index: int = 0) -> float:
+    return float(feature(p.t, p.f, p.e)[index])
+
+
+def stetson_j_reference(p: BandPoints) -> float:
+    """Rubin meas_base's iterative Stetson mean (StetsonJDiaPsfFlux._stetson_mean), then Stetson J
+    over time-adjacent pairs as FEATURES.md defines it."""
+    f, e, n = p.f, p.e, p.n
+    n_factor = np.sqrt(n / (n - 1))
+    inv_var = 1 / e**2
+    mean = np.average(f, weights=inv_var)
+    for _ in range(20):
+        chi = np.fabs(n_factor * (f - mean) / e)
+        tmp_mean = np.average(f, weights=inv_var / (1 + (chi / 2.0) ** 2.0))
+        diff = np.fabs(tmp_mean - mean)
+        mean = tmp_mean
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if diff / mean < 1e-6 and diff < 1e-6:
+                break
+    delta = n_factor * (f - mean) / e
+    pk = delta[:-1] * delta[1:]
+    return float(np.mean(np.sign(pk) * np.sqrt(np.abs(pk))))
+
+
+def max_slope_reference(p: BandPoints) -> float:
+    dt = np.diff(p.t)
+    slope = np.diff(p.f)[dt >= 1e-6] / dt[dt >= 1e-6]
+    return float(slope[np.argmax(np.abs(slope))]) if len(slope) else math.nan
+
+
+def polyfit_slope(t: np.ndarray, f: np.ndarray, e: np.ndarray) -> float:
+    return float(np.polyfit(t - t[0], f, 1, w=1 / e)[0])
+
+
+def rise_rate_reference(p: BandPoints) -> float:
+    k = int(np.argmax(p.f))
+    return polyfit_slope(p.t[:k + 1], p.f[:k + 1], p.e[:k + 1]) if k + 1 >= 2 else math.nan
+
+
+def decline_rate_reference(p: BandPoints) -> float:
+    k = int(np.argmax(p.f))
+    return polyfit_slope(p.t[k:], p.f[k:], p.e[k:]) if p.n - k >= 2 else math.nan
+
+
+def at_last_reference(p: BandPoints) -> float:
+    coeffs = np.polyfit(p.t - p.t[0], p.f, 1, w=1 / p.e)
+    return float(np.polyval(coeffs, p.last_mjd - p.t[0]))
+
+
+# ---------------------------------------------------------------- the multiband periodogram reference
+
+@dataclass(frozen=True)
+class PeriodogramReference:
+    """The dense grid, evaluated by astropy; empty when FEATURES.md's gate says it does not run."""
+
+    ran: bool
+    power: np.ndarray  # on the full grid
+    argmax: int
+    second: int  # second-highest local maximum, -1 if none
+    points: tuple[np.ndarray, np.ndarray, np.ndarray]  # pooled t, f, e of the bands taking part
+    band_used: tuple[bool, ...]
+
+
+def local_maxima(power: np.ndarray) -> np.ndarray:
+    """k with P[k] > P[k-1] and P[k] >= P[k+1] (one neighbour at the ends); NaN is never one."""
+    left = np.r_[True, power[1:] > power[:-1]]
+    right = np.r_[power[:-1] >= power[1:], True]
+    return np.flatnonzero(left & right)
+
+
+TIE = 1e-12  # float64 evaluations of one power differ by less
+
+
+def periodogram_reference(c: CleanCurve) -> PeriodogramReference:
+    grid = feature_spec().grid
+    used = tuple(b.n >= grid.min_points_per_band for b in c.bands)
+    n_used = sum(b.n for b, u in zip(c.bands, used) if u)
+    pooled = tuple(np.concatenate([getattr(b, x) for b, u in zip(c.bands, used) if u] or [np.zeros(0)])
+                   for x in ("t", "f", "e"))
+    chi2_0 = [float((((b.f - np.average(b.f, weights=b.e**-2)) / b.e) ** 2).sum()) if u else 0.0
+              for b, u in zip(c.bands, used)]
+    if n_used < grid.min_points or sum(chi2_0) <= 0:
+        return PeriodogramReference(False, np.zeros(0), -1, -1, pooled, used)
+    freqs = grid.frequencies()
+    reduction = np.zeros(len(freqs))
+    for b, u, x0 in zip(c.bands, used, chi2_0):
+        if u and x0 > 0:
+            band_power = LombScargle(b.t - PHASE_EPOCH, b.f, b.e).power(freqs, method="cython")
+            # astropy divides by the sin/cos 2x2 determinant unguarded: where a band's columns are
+            # numerically collinear (few points whose phases almost coincide) it returns values
+            # outside [0, 1] or inf. Clamp to the mathematical range, as the kernel does; drop inf.
+            reduction += x0 * np.where(np.isfinite(band_power), np.clip(band_power, 0.0, 1.0), np.nan)
+    power = reduction / sum(chi2_0)
+    maxima = local_maxima(power)
+    # The first of the highest frequencies, ties within float64 rounding included: where every band
+    # is fitted exactly the power is 1 at every frequency, give or take 1e-13 of rounding.
+    best = int(np.flatnonzero(power >= np.nanmax(power) - TIE)[0])
+    others = maxima[maxima != best]
+    second = int(others[np.argmax(power[others])]) if len(others) else -1
+    return PeriodogramReference(True, power, best, second, pooled, used)
+
+
+def grid_index(period: float) -> int:
+    grid = feature_spec().grid
+    return int(round((1.0 / period - grid.min_frequency) / grid.step))
+
+
+# ---------------------------------------------------------------- the table
+
+@dataclass(frozen=True)
+class BandOracle:
+    feature: str  # per-band name, checked in every band
+    library: str
+    min_points: int  # FEATURES.md's minimum; below it the feature must be NaN
+    reference: Callable[[BandPoints], float]
+    cancels: bool = False  # can be ~0 by cancellation: allow 1e-9 x the band's flux scale
+
+
+@dataclass(frozen=True)
+class GlobalOracle:
+    feature: str
+    library: str
+    # (clean curve, periodogram reference, our output row) -> reference value. Periodogram values are
+    # evaluated at our reported frequency, so they test the value; the argmax test checks the frequency.
+    reference: Callable[[CleanCurve, PeriodogramReference, dict], float]
+
+
+def _percentile(q: float) -> Callable[[BandPoints], float]:
+    return lambda p: float(np.percentile(p.f, q))
+
+
+def _at_our_frequency(value: Callable[[PeriodogramReference, int], float], period_name: str):
+    def reference(c: CleanCurve, pg: PeriodogramReference, ours: dict) -> float:
+        if not pg.ran or not np.isfinite(ours[period_name]):
+            return math.nan
+        return value(pg, grid_index(ours[period_name]))
+    return reference
+
+
+def _fap(c: CleanCurve, pg: PeriodogramReference, ours: dict) -> float:
+    if not pg.ran:
+        return math.nan
+    z = min(float(pg.power[grid_index(ours["multiPeriod"])]), 1.0)  # exact fits round to 1 + 1e-16
+    t, f, e = pg.points
+    # LombScargle.false_alarm_probability snaps fmax onto its own autofrequency grid (~1e-5 off);
+    # call the function it dispatches to, with fmax = the top of our grid exactly.
+    return float(astropy_fap(z, fmax=feature_spec().grid.max_frequency, t=t - PHASE_EPOCH, y=f, dy=e,
+                             normalization="standard", method="baluev"))
+
+
+def _weighted_mean(p: BandPoints) -> float:
+    return float(np.average(p.f, weights=p.e**-2)) if p.n else math.nan
+
+
+def _color(blue: int, red: int):
+    def reference(c: CleanCurve, pg: PeriodogramReference, ours: dict) -> float:
+        a, b = _weighted_mean(c.bands[blue]), _weighted_mean(c.bands[red])
+        return -2.5 * math.log10(a / b) if a > 0 and b > 0 else math.nan
+    return reference
+
+
+def _peak_mjd(c: CleanCurve, pg, ours) -> float:
+    t, f, e = c.t, c.f, c.e
+    if not len(t):
+        return math.nan
+    snr = f / e
+    return float(t[snr == snr.max()].min())
+
+
+BAND_ORACLES: tuple[BandOracle, ...] = (
+    BandOracle("nObs", "numpy", 0, lambda p: float(p.n)),
+    BandOracle("psfFluxMean", "light-curve", 1, lambda p: _lc(lcf.WeightedMean(), p), cancels=True),
+    BandOracle("psfFluxMeanErr", "numpy", 1, lambda p: float(np.sum(p.e**-2) ** -0.5)),
+    BandOracle("psfFluxSigma", "light-curve", 2, lambda p: _lc(lcf.StandardDeviation(), p)),
+    BandOracle("psfFluxChi2", "light-curve", 2, lambda p: _lc(lcf.ReducedChi2(), p) * (p.n - 1)),
+    BandOracle("psfFluxMin", "numpy", 1, lambda p: float(p.f.min())),
+    BandOracle("psfFluxMax", "numpy", 1, lambda p: float(p.f.max())),
+    BandOracle("psfFluxErrMean", "numpy", 1, lambda p: float(p.e.mean())),
+    BandOracle("psfFluxMaxSlope", "numpy", 2, max_slope_reference),
+    BandOracle("psfFluxPercentile05", "numpy", 1, _percentile(5), cancels=True),
+    BandOracle("psfFluxPercentile25", "numpy", 1, _percentile(25), cancels=True),
+    BandOracle("psfFluxPercentile50", "numpy", 1, _percentile(50), cancels=True),
+    BandOracle("psfFluxPercentile75", "numpy", 1, _percentile(75), cancels=True),
+    BandOracle("psfFluxPercentile95", "numpy", 1, _percentile(95), cancels=True),
+    BandOracle("psfFluxMAD", "light-curve", 1, lambda p: _lc(lcf.MedianAbsoluteDeviation(), p), cancels=True),
+    BandOracle("psfFluxSkew", "scipy", 3, lambda p: float(scipy.stats.skew(p.f, bias=False)), cancels=True),
+    BandOracle("psfFluxSkew", "light-curve", 3, lambda p: _lc(lcf.Skew(), p), cancels=True),
+    BandOracle("psfFluxKurtosis", "scipy", 4, lambda p: float(scipy.stats.kurtosis(p.f, bias=False)), cancels=True),
+    BandOracle("psfFluxKurtosis", "light-curve", 4, lambda p: _lc(lcf.Kurtosis(), p), cancels=True),
+    BandOracle("psfFluxLinearSlope", "light-curve", 3, lambda p: _lc(lcf.LinearFit(), p, 0), cancels=True),
+    BandOracle("psfFluxLinearSlope", "numpy", 3, lambda p: polyfit_slope(p.t, p.f, p.e), cancels=True),
+    BandOracle("psfFluxLinearSlopeErr", "light-curve", 3, lambda p: _lc(lcf.LinearFit(), p, 1)),
+    BandOracle("psfFluxLinearRedChi2", "light-curve", 3, lambda p: _lc(lcf.LinearFit(), p, 2)),
+    BandOracle("psfFluxLinearAtLast", "numpy", 3, at_last_reference, cancels=True),
+    BandOracle("psfFluxStetsonJ", "numpy", 2, stetson_j_reference, cancels=True),
+    BandOracle("psfFluxStetsonK", "light-curve", 2, lambda p: _lc(lcf.StetsonK(), p)),
+    BandOracle("psfFluxExcessVar", "light-curve", 2, lambda p: _lc(lcf.ExcessVariance(), p) * p.f.mean() ** 2,
+               cancels=True),
+    BandOracle("psfFluxEta", "light-curve", 2, lambda p: _lc(lcf.Eta(), p)),
+    BandOracle("psfFluxBeyond1Std", "light-curve", 2, lambda p: _lc(lcf.BeyondNStd(1.0), p)),
+    BandOracle("psfFluxRiseRate", "numpy", 2, rise_rate_reference, cancels=True),
+    BandOracle("psfFluxDeclineRate", "numpy", 2, decline_rate_reference, cancels=True),
+)
+
+GLOBAL_ORACLES: tuple[GlobalOracle, ...] = (
+    GlobalOracle("nDiaSources", "numpy", lambda c, pg, o: float(len(c.t))),
+    GlobalOracle("firstMjd", "numpy", lambda c, pg, o: float(c.t.min()) if len(c.t) else math.nan),
+    GlobalOracle("lastMjd", "numpy", lambda c, pg, o: float(c.t.max()) if len(c.t) else math.nan),
+    GlobalOracle("fracNegative", "numpy", lambda c, pg, o: float(np.mean(c.f < 0)) if len(c.t) else math.nan),
+    GlobalOracle("peakMjd", "numpy", _peak_mjd),
+    GlobalOracle("colorGR", "numpy", _color(1, 2)),
+    GlobalOracle("colorRI", "numpy", _color(2, 3)),
+    GlobalOracle("multiPower", "astropy", _at_our_frequency(lambda pg, k: float(pg.power[k]), "multiPeriod")),
+    GlobalOracle("multiPower2", "astropy", _at_our_frequency(lambda pg, k: float(pg.power[k]), "multiPeriod2")),
+    GlobalOracle("multiFap", "astropy", _fap),
+)
+
+@dataclass(frozen=True)
+class SinusoidOracle:
+    """This band's sinusoid at our multiPeriod; NaN unless the periodogram ran and the band took part."""
+
+    feature: str
+    library: str
+    reference: Callable[[BandPoints, float], float]  # (band points, frequency) -> value
+    angle: bool = False  # compare modulo 2 pi
+
+
+SINUSOID_ORACLES: tuple[SinusoidOracle, ...] = (
+    SinusoidOracle("multiAmp", "astropy", lambda p, freq: sinusoid_reference(p, freq)[0]),
+    SinusoidOracle("multiPhase", "astropy", lambda p, freq: sinusoid_reference(p, freq)[1], angle=True),
+)
+
+# multiPeriod and multiPeriod2 are grid frequencies: checked by argmax agreement with the dense
+# astropy grid (test_periodogram_argmax_matches_the_dense_grid), not by closeness.
+ARGMAX_CHECKED = ("multiPeriod", "multiPeriod2")
+
+
+def sinusoid_reference(p: BandPoints, frequency: float) -> tuple[float, float]:
+    """astropy's LombScargle.model_parameters: [offset, sin, cos] -> (sqrt(a^2 + b^2), atan2(b, a))."""
+    offset, a, b = LombScargle(p.t - PHASE_EPOCH, p.f, p.e).model_parameters(frequency)
+    return math.hypot(a, b), math.atan2(b, a)
