@@ -16,7 +16,7 @@ from confluent_kafka import Consumer
 from alertfeat.app import build_pipeline
 from alertfeat.avro_files import framed_messages
 from alertfeat.config import Settings, load_settings, with_overrides
-from alertfeat.demo import simulated_file
+from alertfeat.simulate import simulated_file
 from alertfeat.kafka_io import OutputProducer, ensure_topics, next_offsets
 from alertfeat.localinfra import LocalKafka, LocalRedis
 from alertfeat.metrics import Metrics

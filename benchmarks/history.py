@@ -14,7 +14,7 @@ import redis
 from alertfeat.avro_files import framed_messages
 from alertfeat.config import load_settings
 from alertfeat.decode.fastavro_decoder import FastavroDecoder
-from alertfeat.demo import simulated_file
+from alertfeat.simulate import simulated_file
 from alertfeat.history import RedisHistory, history_key
 from alertfeat.localinfra import LocalRedis
 from alertfeat.schema_store import SchemaStore

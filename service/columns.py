@@ -9,6 +9,7 @@ import numpy as np
 BANDS = "ugrizy"
 BAND_CODE = {band: code for code, band in enumerate(BANDS)}
 UNKNOWN_BAND = -1
+SOURCE_COLUMNS = ("source_id", "mjd", "band", "flux", "flux_err", "flags")
 
 
 @dataclass
@@ -51,6 +52,12 @@ class Sources:
     def rows(self, i: int) -> slice:
         return slice(int(self.offsets[i]), int(self.offsets[i + 1]))
 
+    def without(self, alerts: np.ndarray) -> Sources:
+        """A copy where the alerts in the boolean mask `alerts` have no rows."""
+        keep = np.repeat(~alerts, self.counts())
+        counts = np.where(alerts, 0, self.counts())
+        return Sources.from_arrays(counts, **{name: getattr(self, name)[keep] for name in SOURCE_COLUMNS})
+
 
 @dataclass
 class DecodedBatch:
@@ -76,3 +83,14 @@ class DecodedBatch:
     @property
     def n(self) -> int:
         return len(self.ok)
+
+    def reject(self, alerts: np.ndarray, reason: str, detail: str) -> None:
+        """Mark the alerts in the boolean mask as failed (dead letters), with this reason even if
+        they had failed already, and drop their rows."""
+        for i in np.flatnonzero(alerts).tolist():
+            self.error_reason[i] = reason
+            self.error_detail[i] = detail
+        self.ok &= ~alerts
+        self.sources = self.sources.without(alerts)
+        if self.forced is not None:
+            self.forced = self.forced.without(alerts)

@@ -1,23 +1,27 @@
 """Settings: one frozen pydantic-settings model, the only place that reads the environment.
 
 Sources, highest priority first: explicit overrides, `ALERTFEAT_*` environment variables,
-the YAML file given with `--config`, secret files in `ALERTFEAT_SECRETS_DIR`, then defaults.
+secret files in `$ALERTFEAT_SECRETS_DIR` (one file per setting, named like its variable, e.g.
+ALERTFEAT_KAFKA_SASL_PASSWORD), the YAML file given with `--config`, then defaults.
 """
 
 from __future__ import annotations
 
 import contextvars
+import json
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import (BaseSettings, NoDecode, PydanticBaseSettingsSource, SecretsSettingsSource,
+                               SettingsConfigDict, YamlConfigSettingsSource)
 
 from .errors import ConfigError
 
 _TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
+_CATALOG = re.compile(r"^[a-z][a-z0-9_]{0,31}$")  # a catalog name is also an Avro field name
 _SECRET_KEY = re.compile(r"password|secret|token|key\.pem|private", re.IGNORECASE)
 LibrdkafkaValue = str | int | float | bool
 
@@ -42,22 +46,48 @@ class Settings(BaseSettings):
     dlq_topic: str = "alerts.dlq"
     create_topics: bool = Field(True, description="create missing output topics at start")
     output_partitions: int = Field(1, ge=1, le=10_000)
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = "SCRAM-SHA-512"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_ca_location: str | None = Field(None, description="CA bundle that signed the brokers' certificates")
     librdkafka: dict[str, LibrdkafkaValue] = Field(default_factory=dict, description="passed to every client")
     librdkafka_consumer: dict[str, LibrdkafkaValue] = Field(default_factory=dict)
     librdkafka_producer: dict[str, LibrdkafkaValue] = Field(default_factory=dict)
     schema_registry_url: str | None = None
 
-    # Batching
+    # Batching and delivery
     batch_size: int = Field(1000, ge=1, le=100_000)
     batch_timeout_ms: int = Field(100, ge=1, le=60_000)
+    delivery: Literal["at-least-once", "exactly-once"] = "at-least-once"
+    transactional_id_prefix: str = Field("alertfeat", pattern=r"^[A-Za-z0-9._-]{1,100}$")
+    shutdown_grace_s: float = Field(30.0, gt=0, description="SIGTERM: finish the batch within this, then exit")
+
+    # Hostile input: anything over a cap goes to the dead-letter topic
+    max_message_bytes: int = Field(8 * 1024 * 1024, ge=1024, description="framed alert size cap")
+    max_sources_per_alert: int = Field(20_000, ge=1, description="diaSource + prvDiaSources (+ forced) cap")
 
     # History
     redis_url: SecretStr | None = SecretStr("redis://localhost:6379/0")
+    redis_cluster: bool = Field(False, description="redis_url names a node of a Redis Cluster")
     redis_key_prefix: str = "alertfeat:"
     redis_timeout_s: float = Field(2.0, gt=0)
     history_days: float = Field(365.0, gt=0)
     history_ttl_days: float = Field(400.0, gt=0)
     include_forced_sources: bool = False
+
+    # Cross-match (schemas/xmatch.md)
+    xmatch_catalogs: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["gaia", "hipparcos"],
+        description="catalogs in <data_dir>/catalogs, in output order; gaia and hipparcos are imported on first use",
+    )
+    xmatch_radius_arcsec: float = Field(5.0, gt=0, le=3600, description="match radius of every catalog")
+    xmatch_catalog_radius_arcsec: dict[str, float] = Field(default_factory=dict,
+                                                           description="per-catalog radius, overrides the above")
+    xmatch_max_matches: int = Field(5, ge=1, le=64, description="matches kept per alert and catalog, nearest first")
+    xmatch_bright_star_catalog: str | None = Field("gaia", description="catalog for nearBrightStar; none turns it off")
+    xmatch_bright_star_mag: float = Field(10.0, ge=-2, le=30, description="nearBrightStar: at least this bright")
+    xmatch_bright_star_radius_arcsec: float = Field(30.0, gt=0, le=3600, description="nearBrightStar: within this")
 
     # Operations
     metrics_port: int = Field(9108, ge=0, le=65535, description="0 turns the HTTP endpoint off")
@@ -70,6 +100,57 @@ class Settings(BaseSettings):
         if not _TOPIC.match(value):
             raise ValueError("a Kafka topic name is 1-249 characters of [A-Za-z0-9._-]")
         return value
+
+    @field_validator("xmatch_catalogs", mode="before")
+    @classmethod
+    def _catalog_list(cls, value: Any) -> Any:
+        # From the environment: a JSON list or comma-separated names ("" means none).
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                import json
+
+                try:
+                    return json.loads(text)
+                except ValueError:
+                    raise ValueError("not a JSON list of catalog names") from None
+            return [name.strip() for name in text.split(",") if name.strip()]
+        return value
+
+    @field_validator("xmatch_catalogs")
+    @classmethod
+    def _valid_catalogs(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not _CATALOG.match(name):
+                raise ValueError(f"catalog name {name!r} must match {_CATALOG.pattern}")
+        if len(set(value)) != len(value):
+            raise ValueError("a catalog is listed twice")
+        return value
+
+    @field_validator("xmatch_catalog_radius_arcsec")
+    @classmethod
+    def _valid_radii(cls, value: dict[str, float]) -> dict[str, float]:
+        for name, radius in value.items():
+            if not 0 < radius <= 3600:
+                raise ValueError(f"radius of {name} must be in (0, 3600] arcsec")
+        return value
+
+    @field_validator("xmatch_bright_star_catalog", mode="before")
+    @classmethod
+    def _empty_catalog_means_none(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().lower() in ("", "none", "off"):
+            return None
+        return value
+
+    @model_validator(mode="after")
+    def _xmatch_consistent(self) -> Settings:
+        unknown = sorted(set(self.xmatch_catalog_radius_arcsec) - set(self.xmatch_catalogs))
+        if unknown:
+            raise ValueError(f"xmatch_catalog_radius_arcsec names {', '.join(unknown)}, not in xmatch_catalogs")
+        if self.xmatch_bright_star_catalog is not None and self.xmatch_bright_star_catalog not in self.xmatch_catalogs:
+            raise ValueError(f"xmatch_bright_star_catalog {self.xmatch_bright_star_catalog!r} is not in "
+                             "xmatch_catalogs (add it there, or set it to none)")
+        return self
 
     @field_validator("redis_url", mode="before")
     @classmethod
@@ -96,16 +177,30 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         yaml_file = _yaml_file.get()
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        secrets_dir = os.environ.get("ALERTFEAT_SECRETS_DIR")
+        if secrets_dir:
+            # One file per setting, named like its variable (e.g. a mounted Kubernetes Secret).
+            sources.append(SecretsSettingsSource(settings_cls, secrets_dir=secrets_dir))
         if yaml_file is not None:
             sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=yaml_file))
-        sources.append(file_secret_settings)
         return tuple(sources)
 
     # librdkafka configuration dicts -------------------------------------------------
 
     def kafka_common(self) -> dict[str, LibrdkafkaValue]:
         # Idle connections that the broker closes are routine; librdkafka would log each one.
-        return {"bootstrap.servers": self.kafka_bootstrap_servers, "log.connection.close": False, **self.librdkafka}
+        common: dict[str, LibrdkafkaValue] = {
+            "bootstrap.servers": self.kafka_bootstrap_servers,
+            "log.connection.close": False,
+            "security.protocol": self.kafka_security_protocol,
+        }
+        if self.kafka_security_protocol.startswith("SASL"):
+            common["sasl.mechanism"] = self.kafka_sasl_mechanism
+            common["sasl.username"] = self.kafka_sasl_username or ""
+            common["sasl.password"] = self.kafka_sasl_password.get_secret_value() if self.kafka_sasl_password else ""
+        if self.kafka_ssl_ca_location:
+            common["ssl.ca.location"] = self.kafka_ssl_ca_location
+        return {**common, **self.librdkafka}
 
     def kafka_consumer(self) -> dict[str, LibrdkafkaValue]:
         return {
@@ -124,6 +219,23 @@ class Settings(BaseSettings):
             "linger.ms": 5,
             **self.librdkafka_producer,
         }
+
+    def to_env(self) -> dict[str, str]:
+        """ALERTFEAT_* variables that reproduce these settings in a child process."""
+        env = {}
+        for name, value in self.model_dump().items():
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            if value is None:
+                if name == "schema_registry_url" or name.startswith("kafka_"):
+                    continue  # None is their default
+                value = "none"
+            elif isinstance(value, (dict, list)):
+                value = json.dumps(value)
+            elif isinstance(value, bool):
+                value = "true" if value else "false"
+            env[f"ALERTFEAT_{name.upper()}"] = str(value)
+        return env
 
     def __repr_args__(self):
         # repr/str must never show a secret, wherever a Settings object gets logged.
@@ -144,7 +256,7 @@ def _mask_url_password(url: str) -> str:
 
 
 # Variables with our prefix that are not settings fields.
-_NON_FIELD_VARIABLES = {"ALERTFEAT_CONFIG"}
+_NON_FIELD_VARIABLES = {"ALERTFEAT_CONFIG", "ALERTFEAT_SECRETS_DIR"}
 
 
 def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:

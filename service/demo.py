@@ -10,7 +10,6 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
-import fastavro
 import numpy as np
 from rich.console import Console
 from rich.live import Live
@@ -22,8 +21,7 @@ from .kafka_io import ensure_topics
 from .localinfra import LocalKafka, LocalRedis, redis_server_binary
 from .metrics import Metrics
 from .replay import replay
-from .schema_store import SchemaStore, latest_bundled_id
-from .simulate import simulate_alerts
+from .simulate import simulated_file
 from .subscribe import enriched_alerts
 from .worker import Worker
 
@@ -45,27 +43,32 @@ class DemoSummary:
         return self.enriched / self.busy_s if self.busy_s else 0.0
 
 
-def simulated_file(data_dir: Path, n_alerts: int, n_objects: int, seed: int = 42) -> Path:
-    """Simulated alerts in an Avro container file, cached by their parameters."""
-    path = data_dir / "simulated" / f"alerts-{n_alerts}-{n_objects}-{seed}.avro"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        schema_id = latest_bundled_id()
-        tmp = path.with_suffix(".tmp")
-        with open(tmp, "wb") as fh:
-            fastavro.writer(fh, SchemaStore().get(schema_id).parsed,
-                            simulate_alerts(n_alerts, n_objects, schema_id, seed))
-        tmp.rename(path)
-    return path
-
-
 def _table(rows: deque) -> Table:
     table = Table(title="enriched alerts (latest)", expand=False)
-    for col in ("diaObjectId", "diaSourceId", "MJD", "history", "nObs", "r_psfFluxMean", "latency ms"):
+    for col in ("diaObjectId", "MJD", "history", "nObs", "r mean nJy", "period d", "nearest star", "latency ms"):
         table.add_column(col, justify="right")
     for r in rows:
         table.add_row(*r)
     return table
+
+
+def _number(value: float | None, fmt: str) -> str:
+    return "-" if value is None or value != value else format(value, fmt)
+
+
+def _row(view, latency_s: float | None) -> tuple[str, ...]:
+    f = view.features
+    n_obs = int(sum(v for k, v in f.items() if k.endswith("_nObs")))
+    star = "-"
+    for name, match in (view.xmatch or {}).items():
+        if isinstance(match, dict):
+            star = f"{name} {match['sourceId']} ({match['sepArcsec']:.2f}\")"
+            break
+    if view.xmatch and view.xmatch.get("nearBrightStar"):
+        star += " *bright*"
+    return (str(view.dia_object_id), f"{view.mjd:.4f}", view.history_source, str(n_obs),
+            _number(f.get("r_psfFluxMean"), ".0f"), _number(f.get("multiPeriod"), ".3f"), star,
+            _number(None if latency_s is None else 1000 * latency_s, ".0f"))
 
 
 def run_demo(settings: Settings, n_alerts: int = 2000, n_objects: int = 400, console: Console | None = None,
@@ -94,7 +97,8 @@ def run_demo(settings: Settings, n_alerts: int = 2000, n_objects: int = 400, con
         console.print(f"broker {settings.kafka_bootstrap_servers}, history: {history}")
 
         console.print(f"simulating {n_alerts} alerts over {n_objects} objects (cached after the first run)...")
-        path = simulated_file(settings.data_dir, n_alerts, n_objects)
+        star_catalog = "gaia" if "gaia" in settings.xmatch_catalogs else None
+        path = simulated_file(settings.data_dir, n_alerts, n_objects, star_catalog=star_catalog)
         ensure_topics(settings.kafka_common(), {settings.input_topic: 1})
 
         metrics = Metrics()
@@ -114,20 +118,11 @@ def run_demo(settings: Settings, n_alerts: int = 2000, n_objects: int = 400, con
 
         latencies: list[float] = []
         recent: deque = deque(maxlen=12)
-        spec_index = None
         with Live(_table(recent), console=console, refresh_per_second=4) as live:
             for got in enriched_alerts(settings, max_messages=n_alerts, idle_timeout_s=60):
                 if got.latency_s is not None:
                     latencies.append(got.latency_s)
-                f = got.view.features
-                if spec_index is None:
-                    spec_index = [k for k in f if k.endswith("_nObs")]
-                n_obs = int(sum(f[k] for k in spec_index))
-                r_mean = f.get("r_psfFluxMean")
-                recent.append((str(got.view.dia_object_id), str(got.view.dia_source_id), f"{got.view.mjd:.4f}",
-                               got.view.history_source, str(n_obs),
-                               "-" if r_mean is None or r_mean != r_mean else f"{r_mean:.0f}",
-                               f"{1000 * got.latency_s:.0f}" if got.latency_s is not None else "-"))
+                recent.append(_row(got.view, got.latency_s))
                 live.update(_table(recent))
         wall = time.monotonic() - start
         replay_thread.join()

@@ -25,17 +25,19 @@ def enriched_messages(
     features: np.ndarray,
     history_source: np.ndarray,
     features_version: int,
+    tails: list[bytes] | None = None,
 ) -> list[bytes]:
     """Enriched payload for each message index in `rows`.
 
     features is float32 [n, F]; a record of float fields encodes as little-endian float32,
-    so the features block is the row's bytes.
+    so the features block is the row's bytes. `tails` (aligned with `rows`) are the encodings
+    of any further appended fields, e.g. the cross-match summary.
     """
     block = np.ascontiguousarray(features, dtype="<f4")
     version = zigzag_varint(features_version)
     enum_bytes = [zigzag_varint(k) for k in range(4)]
     out = []
-    for i in rows.tolist():
+    for k, i in enumerate(rows.tolist()):
         out.append(
             b"".join((
                 HEADER.pack(MAGIC, int(enriched_ids[i])),
@@ -43,6 +45,7 @@ def enriched_messages(
                 block[i].tobytes(),
                 enum_bytes[history_source[i]],
                 version,
+                tails[k] if tails is not None else b"",
             ))
         )
     return out

@@ -21,8 +21,17 @@ class PoisonMessage(AlertfeatError):
         self.detail = detail
 
 
+class TransientError(AlertfeatError):
+    """A dependency is briefly unavailable (e.g. the schema registry). The batch is retried,
+    never dead-lettered: the input is fine."""
+
+
 class DeliveryError(AlertfeatError):
     """Kafka did not confirm delivery of a derived message; offsets stay uncommitted."""
+
+
+class KafkaUnavailable(AlertfeatError):
+    """The brokers cannot be reached or refuse us (network, TLS or authentication)."""
 
 
 class CatalogError(AlertfeatError):

@@ -25,6 +25,7 @@ from enum import IntEnum
 
 import numpy as np
 import redis
+from redis.cluster import RedisCluster
 
 from .columns import DecodedBatch, Sources
 from .lightcurve_merge import merge_light_curves, rows_not_in
@@ -132,9 +133,19 @@ class RedisHistory:
         self._down_until = 0.0
 
     @classmethod
-    def from_url(cls, url: str, prefix: str, window_days: float, ttl_days: float, timeout_s: float) -> RedisHistory:
-        client = redis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
+    def from_url(cls, url: str, prefix: str, window_days: float, ttl_days: float, timeout_s: float,
+                 cluster: bool = False) -> RedisHistory:
+        """`cluster`: the URL names any node of a Redis Cluster; keys spread over its nodes."""
+        if cluster:
+            client = RedisCluster.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
+        else:
+            client = redis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
         return cls(client, prefix, window_days, ttl_days)
+
+    @property
+    def available(self) -> bool:
+        """False while Redis is considered down (after a failure, until the retry pause ends)."""
+        return time.monotonic() >= self._down_until
 
     def merge(self, batch: DecodedBatch) -> tuple[Sources, np.ndarray]:
         """(merged light curves, HistorySource per alert)."""
@@ -163,7 +174,7 @@ class RedisHistory:
         keys = [history_key(self.prefix, int(o)) for o in batch.object_id[alerts].tolist()]
         pipe = RawPipeline(self.client)
         for key in keys:
-            pipe.add("GET", key)
+            pipe.add("GET", key, key=key)
         stored = self._parse(batch.n, alerts, keys, pipe.execute())
         self._write_back(batch, alerts, keys, own, stored)
         return own, stored
@@ -191,14 +202,14 @@ class RedisHistory:
             ends = np.r_[starts[1:], len(rows)]
             for lo, hi in zip(starts.tolist(), ends.tolist()):
                 key = key_of_alert[int(alert_of_row[rows[lo]])]
-                pipe.add("APPEND", key, raw[lo * size:hi * size])
-                pipe.add("EXPIRE", key, self.ttl_s)
+                pipe.add("APPEND", key, raw[lo * size:hi * size], key=key)
+                pipe.add("EXPIRE", key, self.ttl_s, key=key)
         trimmed: set[str] = set()
         for i, key in zip(alerts.tolist(), keys):
             held = stored.rows(i)
             cutoff = float(batch.mjd[i]) - self.window_days - TRIM_SLACK_DAYS
             if held.stop > held.start and key not in trimmed and stored.mjd[held].min() < cutoff:
-                pipe.add("EVAL", _TRIM_SCRIPT, 1, key, cutoff, RECORD.itemsize)
+                pipe.add("EVAL", _TRIM_SCRIPT, 1, key, cutoff, RECORD.itemsize, key=key)
                 trimmed.add(key)
         for reply in pipe.execute():
             if isinstance(reply, redis.ResponseError):

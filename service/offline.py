@@ -19,8 +19,7 @@ def offline_views(pipeline: Pipeline, paths: Iterable[str | Path], batch_size: i
     messages = framed_messages(paths, schema_id)
     while batch := list(itertools.islice(messages, batch_size)):
         result = pipeline.process(batch)
-        views = iter(batch_views(result.decoded, result.features, result.history_source,
-                                 result.enriched_rows, spec.names, spec.version))
+        views = iter(batch_views(result, spec.names, spec.version))
         for i in range(len(batch)):
             if result.decoded.ok[i]:
                 yield next(views)

@@ -20,12 +20,29 @@ class EnrichedView:
     features_version: int
     history_source: str
     features: dict[str, float]
+    # {catalog: {sourceId, sepArcsec, mag} | None, ..., nearBrightStar}; None without catalogs.
+    # Every match (not just the nearest) is on the xmatch topic.
+    xmatch: dict[str, Any] | None = None
 
 
 def _clean(value: float) -> float | None:
     """float32 -> the shortest decimal that round-trips it; NaN -> null (JSON has no NaN)."""
     v = np.float32(value)
     return None if math.isnan(v) else float(str(v))
+
+
+def xmatch_summary(summary: dict[str, Any]) -> dict[str, Any]:
+    """The decoded Avro `xmatch` field in JSON form: a catalog without a match is null."""
+    out: dict[str, Any] = {}
+    for name, value in summary.items():
+        if name == "nearBrightStar":
+            out[name] = bool(value)
+        elif value is None or value["sourceId"] is None:
+            out[name] = None
+        else:
+            out[name] = {"sourceId": value["sourceId"], "sepArcsec": _clean(value["sepArcsec"]),
+                         "mag": _clean(value["mag"])}
+    return out
 
 
 def to_json(view: EnrichedView) -> str:
@@ -39,16 +56,23 @@ def to_json(view: EnrichedView) -> str:
         "historySource": view.history_source,
         "features": {name: _clean(v) for name, v in view.features.items()},
     }
+    if view.xmatch is not None:
+        out["xmatch"] = view.xmatch
     return json.dumps(out, allow_nan=False)
 
 
-def batch_views(decoded, features: np.ndarray, history_source: np.ndarray, rows: np.ndarray,
-                names: tuple[str, ...], version: int) -> list[EnrichedView]:
+def batch_views(result, names: tuple[str, ...], version: int) -> list[EnrichedView]:
     """Views of the enriched rows of a processed batch (the offline `features` path)."""
     from .history import HISTORY_SYMBOLS
+    from .xmatch import xmatch_json
 
+    decoded = result.decoded
     views = []
-    for i in rows.tolist():
+    for i in result.enriched_rows.tolist():
+        xmatch = None
+        if result.xmatch is not None:
+            xmatch = xmatch_json(result.xmatch, i)
+            del xmatch["matches"]  # as in the enriched alert; all matches go to the xmatch topic
         views.append(EnrichedView(
             dia_source_id=int(decoded.alert_id[i]),
             dia_object_id=int(decoded.object_id[i]) if decoded.has_object[i] else None,
@@ -56,7 +80,8 @@ def batch_views(decoded, features: np.ndarray, history_source: np.ndarray, rows:
             ra=float(decoded.ra[i]),
             dec=float(decoded.dec[i]),
             features_version=version,
-            history_source=HISTORY_SYMBOLS[history_source[i]],
-            features=dict(zip(names, features[i].tolist())),
+            history_source=HISTORY_SYMBOLS[result.history_source[i]],
+            features=dict(zip(names, result.features[i].tolist())),
+            xmatch=xmatch,
         ))
     return views

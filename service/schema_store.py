@@ -14,7 +14,7 @@ from typing import Any
 import fastavro
 import lsst.alert.packet
 
-from .errors import PoisonMessage
+from .errors import PoisonMessage, TransientError
 from .wire import rubin_schema_id
 
 
@@ -27,6 +27,10 @@ class AlertSchema:
     @property
     def name(self) -> str:
         return self.definition["name"]
+
+    @classmethod
+    def of(cls, schema_id: int, definition: dict[str, Any]) -> AlertSchema:
+        return cls(schema_id, definition, fastavro.parse_schema(definition, _write_hint=False))
 
 
 @cache
@@ -96,7 +100,7 @@ class SchemaStore:
             return self._cache[schema_id]
 
     def add(self, schema_id: int, definition: dict[str, Any]) -> AlertSchema:
-        schema = AlertSchema(schema_id, definition, fastavro.parse_schema(definition, _write_hint=False))
+        schema = AlertSchema.of(schema_id, definition)
         with self._lock:
             self._cache[schema_id] = schema
         return schema
@@ -107,10 +111,12 @@ class SchemaStore:
         elif self.registry is not None:
             try:
                 definition = self.registry.fetch(schema_id)
-            except (OSError, ValueError, KeyError) as exc:
-                raise PoisonMessage("unknown_schema", f"schema id {schema_id}: registry lookup failed: {exc}") from exc
+            except OSError as exc:  # unreachable or 5xx: the alert is not at fault
+                raise TransientError(f"schema registry lookup of id {schema_id} failed: {exc}") from exc
+            except (ValueError, KeyError) as exc:
+                raise PoisonMessage("unknown_schema", f"schema id {schema_id}: registry answer unusable: {exc}") from exc
             if definition is None:
                 raise PoisonMessage("unknown_schema", f"schema id {schema_id} is not in the registry")
         else:
             raise PoisonMessage("unknown_schema", f"schema id {schema_id} is not a bundled lsst-alert-packet schema")
-        return AlertSchema(schema_id, definition, fastavro.parse_schema(definition, _write_hint=False))
+        return AlertSchema.of(schema_id, definition)

@@ -10,13 +10,14 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .columns import BANDS
 from .decode.schema_walk import alert_record_types
-from .schema_store import load_bundled
+from .schema_store import latest_bundled_id, load_bundled
 
 KINDS = ("constant", "periodic", "transient", "noisy")
 BAND_WEIGHTS = np.array([0.05, 0.15, 0.25, 0.25, 0.18, 0.12])
@@ -63,12 +64,15 @@ def default_value(avro_type: Any, named: dict[str, Any]) -> Any:
     return default_value(kind, named)
 
 
-def simulate_objects(n_objects: int, rng: np.random.Generator, mean_epochs: float = 80.0) -> list[SimulatedObject]:
+def simulate_objects(n_objects: int, rng: np.random.Generator, mean_epochs: float = 80.0,
+                     stars: tuple[np.ndarray, np.ndarray] | None = None, min_epochs: int = 3) -> list[SimulatedObject]:
+    """`stars` (ra, dec in degrees): periodic objects are placed on random ones of them, as real
+    variable stars are, within 0.3 arcsec."""
     objects = []
     next_source = 10**17 + int(rng.integers(0, 10**12)) * 1000
     for k in range(n_objects):
         kind = KINDS[k % len(KINDS)]
-        n = max(3, int(rng.poisson(mean_epochs)))
+        n = max(min_epochs, int(rng.poisson(mean_epochs)))
         # Detections on random nights, clustered into the observing part of each night.
         nights = np.sort(rng.choice(int(HISTORY_SPAN_D), size=n, replace=True))
         mjd = STREAM_END_MJD - HISTORY_SPAN_D + nights + rng.uniform(0.05, 0.35, n)
@@ -77,8 +81,14 @@ def simulate_objects(n_objects: int, rng: np.random.Generator, mean_epochs: floa
         flux, period = _light_curve(kind, mjd, band, rng)
         err = np.sqrt(NOISE_FLOOR_NJY**2 * rng.uniform(0.7, 1.5, n) ** 2 + (0.02 * flux) ** 2)
         flux = flux + rng.normal(0.0, 1.0, n) * err
-        ra = float(rng.uniform(0, 360))
-        dec = float(np.degrees(np.arcsin(rng.uniform(-1, 0.3))))  # Rubin's southern sky
+        if stars is not None and kind == "periodic" and len(stars[0]):
+            star = int(rng.integers(len(stars[0])))
+            offset = rng.uniform(0, 0.3 / 3600), rng.uniform(0, 2 * np.pi)
+            dec = float(np.clip(stars[1][star] + offset[0] * np.sin(offset[1]), -90, 90))
+            ra = float((stars[0][star] + offset[0] * np.cos(offset[1]) / max(np.cos(np.radians(dec)), 1e-6)) % 360)
+        else:
+            ra = float(rng.uniform(0, 360))
+            dec = float(np.degrees(np.arcsin(rng.uniform(-1, 0.3))))  # Rubin's southern sky
         source_id = next_source + np.arange(n, dtype=np.int64)
         next_source += n + 1
         objects.append(SimulatedObject(
@@ -100,7 +110,7 @@ def _light_curve(kind: str, mjd: np.ndarray, band: np.ndarray, rng: np.random.Ge
         phase = rng.uniform(0, 2 * np.pi)
         return amp * np.sin(2 * np.pi * (mjd - 60000.0) / period + phase), period
     if kind == "transient":
-        t0 = rng.uniform(mjd[0] + 30, mjd[-1] - 10)
+        t0 = rng.uniform(mjd[0], mjd[-1]) if mjd[-1] - mjd[0] < 40 else rng.uniform(mjd[0] + 30, mjd[-1] - 10)
         amp = rng.uniform(1e4, 1e5)
         rise, fall = rng.uniform(2, 8), rng.uniform(15, 60)
         dt = mjd - t0
@@ -158,8 +168,11 @@ def _dia_object(obj: SimulatedObject, template: dict[str, Any] | None) -> dict[s
     return out
 
 
-def simulate_alerts(n_alerts: int, n_objects: int, schema_id: int, seed: int = 0) -> Iterator[dict[str, Any]]:
-    """n_alerts alert records spread over n_objects, interleaved in time like a live stream."""
+def simulate_alerts(n_alerts: int, n_objects: int, schema_id: int, seed: int = 0,
+                    stars: tuple[np.ndarray, np.ndarray] | None = None,
+                    mean_epochs: float = 80.0) -> Iterator[dict[str, Any]]:
+    """n_alerts alert records spread over n_objects, interleaved in time like a live stream.
+    With `stars` (ra, dec), the periodic objects sit on those stars (see simulate_objects)."""
     if n_objects < 1 or n_alerts < n_objects:
         raise ValueError("need at least one object and at least one alert per object")
     from .decode.fields import source_field_map
@@ -178,10 +191,48 @@ def simulate_alerts(n_alerts: int, n_objects: int, schema_id: int, seed: int = 0
     rng = np.random.default_rng(seed)
     per_object = np.full(n_objects, n_alerts // n_objects)
     per_object[: n_alerts % n_objects] += 1
-    objects = simulate_objects(n_objects, rng)
+    objects = simulate_objects(n_objects, rng, mean_epochs, stars, min_epochs=max(3, int(per_object.max())))
     streams = [list(alerts_for(o, int(k), template, source_map)) for o, k in zip(objects, per_object)]
     # Interleave by the triggering source's time, as a live stream would deliver them.
     mjd_field = source_map["mjd"]
     merged = [a for stream in streams for a in stream]
     merged.sort(key=lambda a: a["diaSource"][mjd_field])
     yield from merged
+
+
+def write_simulated_file(path: Path, n_alerts: int, n_objects: int, schema_id: int, seed: int = 0,
+                         stars: tuple[np.ndarray, np.ndarray] | None = None, mean_epochs: float = 80.0) -> Path:
+    """Simulated alerts in an Avro container file (written to a temporary name, then renamed)."""
+    import fastavro
+
+    from .schema_store import SchemaStore
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as fh:
+        fastavro.writer(fh, SchemaStore().get(schema_id).parsed,
+                        simulate_alerts(n_alerts, n_objects, schema_id, seed, stars, mean_epochs))
+    tmp.rename(path)
+    return path
+
+
+def simulated_file(data_dir: Path, n_alerts: int, n_objects: int, seed: int = 42,
+                   star_catalog: str | None = None) -> Path:
+    """Simulated alerts in an Avro container file, cached by their parameters. With
+    `star_catalog`, the periodic objects sit on that catalog's stars (so they cross-match)."""
+    suffix = f"-on-{star_catalog}" if star_catalog else ""
+    path = data_dir / "simulated" / f"alerts-{n_alerts}-{n_objects}-{seed}{suffix}.avro"
+    if not path.exists():
+        stars = star_positions(data_dir, star_catalog) if star_catalog else None
+        write_simulated_file(path, n_alerts, n_objects, latest_bundled_id(), seed, stars)
+    return path
+
+
+def star_positions(data_dir: Path, catalog: str) -> tuple[np.ndarray, np.ndarray]:
+    """(ra, dec) of a catalog in <data_dir>/catalogs, importing the default ones if needed."""
+    from .xmatch import catalogs_dir, ensure_default_catalogs, load_catalog
+
+    ensure_default_catalogs(data_dir, [catalog])
+    c = load_catalog(catalogs_dir(data_dir) / catalog)
+    return np.asarray(c.ra), np.asarray(c.dec)

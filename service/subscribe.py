@@ -14,8 +14,8 @@ from .config import Settings
 from .decode.fastavro_decoder import decode_body
 from .decode.fields import source_field_map
 from .decode.schema_walk import alert_record_types
-from .enriched_schema import EnrichedSchemas
-from .output_json import EnrichedView
+from .enriched_schema import EnrichedSchemas, EnrichmentLayout
+from .output_json import EnrichedView, xmatch_summary
 from .schema_store import SchemaRegistryClient, SchemaStore
 from .wire import HEADER_SIZE, schema_id_of
 
@@ -43,6 +43,7 @@ def view_of(record: dict[str, Any], schema_definition: dict[str, Any]) -> Enrich
         features_version=record["featuresVersion"],
         history_source=record["historySource"],
         features=record["features"],
+        xmatch=xmatch_summary(record["xmatch"]) if "xmatch" in record else None,
     )
 
 
@@ -50,7 +51,7 @@ def enriched_alerts(settings: Settings, topic: str | None = None, max_messages: 
                     idle_timeout_s: float = 10.0, group_id: str | None = None) -> Iterator[Received]:
     """Yield enriched alerts from the start of the topic until `max_messages` or `idle_timeout_s` of silence."""
     registry = SchemaRegistryClient(settings.schema_registry_url) if settings.schema_registry_url else None
-    schemas = EnrichedSchemas(SchemaStore(registry))
+    schemas = EnrichedSchemas(SchemaStore(registry), EnrichmentLayout.from_settings(settings))
     consumer = Consumer({
         **settings.kafka_common(),
         "group.id": group_id or f"alertfeat-subscribe-{uuid.uuid4().hex[:8]}",

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
 
-from confluent_kafka import Consumer, KafkaError, Message
+import socket
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from .config import Settings
+from .errors import TransientError
+from .health import Health
+from .history import HistorySource
 from .kafka_io import Headers, OutputProducer, ensure_topics, next_offsets
 from .metrics import Metrics
 from .pipeline import BatchResult, Pipeline
@@ -16,6 +22,8 @@ from .pipeline import BatchResult, Pipeline
 log = logging.getLogger(__name__)
 
 DELIVERY_TIMEOUT_S = 60.0
+_REBALANCE_ERRORS = {KafkaError.UNKNOWN_MEMBER_ID, KafkaError.ILLEGAL_GENERATION, KafkaError.REBALANCE_IN_PROGRESS,
+                     KafkaError._ASSIGNMENT_LOST, KafkaError._NO_OFFSET}
 
 
 def dlq_headers(msg: Message, reason: str, detail: str, schema_id: int | None) -> Headers:
@@ -31,15 +39,29 @@ def dlq_headers(msg: Message, reason: str, detail: str, schema_id: int | None) -
     return headers
 
 
+def transactional_id(settings: Settings, worker_index: int) -> str:
+    """Stable per host and worker, so a restarted worker fences its own zombie."""
+    return f"{settings.transactional_id_prefix}-{settings.group_id}-{socket.gethostname()}-{worker_index}"
+
+
 class Worker:
     """One consumer in the group. Call `run()`; set `stop` to finish the current batch and leave."""
 
-    def __init__(self, settings: Settings, pipeline: Pipeline, metrics: Metrics, stop: threading.Event):
+    def __init__(self, settings: Settings, pipeline: Pipeline, metrics: Metrics, stop: threading.Event,
+                 worker_index: int = 0, health: Health | None = None):
         self.settings = settings
         self.pipeline = pipeline
         self.metrics = metrics
         self.stop = stop
-        self.producer = OutputProducer(settings.kafka_producer())
+        self.health = health or Health()
+        self.health.redis_reachable = None if pipeline.history is None else True
+        self._assigned: set[tuple[str, int]] = set()
+        self._backoff_s = 1.0
+        self.exactly_once = settings.delivery == "exactly-once"
+        producer_config = settings.kafka_producer()
+        if self.exactly_once:
+            producer_config["transactional.id"] = transactional_id(settings, worker_index)
+        self.producer = OutputProducer(producer_config)
         self.consumer: Consumer | None = None
         # Wall-clock span of the work done, for benchmarks: first batch received, last batch committed.
         self.first_batch_at: float | None = None
@@ -49,18 +71,46 @@ class Worker:
         s = self.settings
         if s.create_topics:
             ensure_topics(s.kafka_common(), {t: s.output_partitions for t in (s.enriched_topic, s.xmatch_topic, s.dlq_topic)})
-        self.consumer = Consumer(s.kafka_consumer())
-        self.consumer.subscribe([s.input_topic])
+        if self.exactly_once:
+            self.producer.raw.init_transactions(DELIVERY_TIMEOUT_S)
+        self.consumer = Consumer({"statistics.interval.ms": 5000, **s.kafka_consumer(),
+                                  "error_cb": self._on_client_error, "stats_cb": self._on_stats})
+        self.consumer.subscribe([s.input_topic], on_assign=self._on_assign, on_revoke=self._on_revoke,
+                                on_lost=self._on_revoke)
         log.info("consuming %s as group %s", s.input_topic, s.group_id)
         try:
             while not self.stop.is_set():
                 messages = self.consumer.consume(s.batch_size, s.batch_timeout_ms / 1000)
+                self.health.last_loop = time.time()
                 if messages:
                     self.handle(messages)
         finally:
             self.consumer.close()  # leaves the group at once, so partitions move without waiting for a timeout
             self.producer.close()
             log.info("consumer and producer closed")
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # A set works for both eager (revoke all, assign all) and incremental rebalancing.
+        self._assigned |= {(p.topic, p.partition) for p in partitions}
+        self.health.assigned_partitions = len(self._assigned)
+        self.health.broker_reachable = True
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._assigned -= {(p.topic, p.partition) for p in partitions}
+        self.health.assigned_partitions = len(self._assigned)
+
+    def _on_stats(self, stats_json: str) -> None:
+        """librdkafka statistics: export the lag of the partitions we own."""
+        for topic, t in json.loads(stats_json).get("topics", {}).items():
+            for partition, p in t.get("partitions", {}).items():
+                lag = p.get("consumer_lag", -1)
+                if partition != "-1" and (topic, int(partition)) in self._assigned and lag >= 0:
+                    self.metrics.consumer_lag.labels(topic, partition).set(lag)
+
+    def _on_client_error(self, error: KafkaError) -> None:
+        if error.code() == KafkaError._ALL_BROKERS_DOWN:
+            self.health.broker_reachable = False
+        log.warning("Kafka client error: %s", error)
 
     def handle(self, messages: list[Message]) -> None:
         """Process one batch. The order is what makes delivery at-least-once:
@@ -70,6 +120,9 @@ class Worker:
         3. wait until Kafka acknowledged all of them (DeliveryError otherwise: nothing is committed,
            and the batch is consumed again after a restart or rebalance);
         4. commit the input offsets.
+        In exactly-once mode, 2-4 are one Kafka transaction: the outputs and the input offsets
+        become visible to read_committed consumers together, or not at all.
+        Counters move only after the commit, so consumed = enriched + dead_lettered at every commit.
         """
         records = []
         for m in messages:
@@ -82,26 +135,87 @@ class Worker:
         if self.first_batch_at is None:
             self.first_batch_at = time.perf_counter()
         self.metrics.batch_size.observe(len(records))
-        result = self.pipeline.process([m.value() or b"" for m in records])
+        try:
+            result = self.pipeline.process([m.value() or b"" for m in records])
+        except TransientError as exc:
+            # Rewind and let the next poll bring the batch back: the consumer keeps polling
+            # (so it stays in the group) while the dependency recovers.
+            log.warning("%s; retrying the batch in %.0f s", exc, self._backoff_s)
+            self._rewind(records)
+            self.stop.wait(self._backoff_s)
+            self._backoff_s = min(30.0, self._backoff_s * 2)
+            return
+        self._backoff_s = 1.0
         t0 = time.perf_counter()
-        self._produce(records, result)
-        self.producer.wait_delivered(DELIVERY_TIMEOUT_S)
+        if self.exactly_once:
+            if not self._publish_transaction(records, result):
+                return
+            t1 = time.perf_counter()
+        else:
+            self._produce(records, result)
+            self.producer.wait_delivered(DELIVERY_TIMEOUT_S)
+            t1 = time.perf_counter()
+            self._commit(records)
         delivered_at = time.time()
-        t1 = time.perf_counter()
-        self.consumer.commit(offsets=next_offsets(records), asynchronous=False)
         t2 = self.last_commit_at = time.perf_counter()
+        self.health.broker_reachable = True
+        if self.pipeline.history is not None:
+            self.health.redis_reachable = self.pipeline.history.available
         result.seconds.update(produce=t1 - t0, commit=t2 - t1)
         self._account(records, result, delivered_at)
+
+    def _commit(self, records: list[Message]) -> None:
+        try:
+            self.consumer.commit(offsets=next_offsets(records), asynchronous=False)
+        except KafkaException as exc:
+            # Lost the partitions in a rebalance (e.g. after a broker stall): the new owner
+            # re-consumes from the last commit. The outputs were delivered: at-least-once.
+            if exc.args[0].code() not in _REBALANCE_ERRORS:
+                raise
+            log.warning("offset commit rejected (%s); the batch will be delivered again", exc.args[0])
+
+    def _publish_transaction(self, records: list[Message], result: BatchResult) -> bool:
+        """Produce and commit offsets in one transaction. False if it was aborted and the batch
+        rewound (it will be consumed and processed again); fatal errors raise."""
+        producer = self.producer.raw
+        producer.begin_transaction()
+        try:
+            self._produce(records, result)
+            producer.send_offsets_to_transaction(
+                next_offsets(records), self.consumer.consumer_group_metadata(), DELIVERY_TIMEOUT_S)
+            producer.commit_transaction(DELIVERY_TIMEOUT_S)
+            return True
+        except KafkaException as exc:
+            error = exc.args[0]
+            recoverable = error.txn_requires_abort() or error.retriable()
+            if error.fatal() or not recoverable:
+                raise
+            log.warning("transaction failed (%s); aborting and reprocessing the batch", error)
+            producer.abort_transaction(DELIVERY_TIMEOUT_S)
+            self._rewind(records)
+            return False
+
+    def _rewind(self, records: list[Message]) -> None:
+        first: dict[tuple[str, int], int] = {}
+        for m in records:
+            key = (m.topic(), m.partition())
+            first[key] = min(first.get(key, m.offset()), m.offset())
+        for (topic, partition), offset in first.items():
+            self.consumer.seek(TopicPartition(topic, partition, offset))
 
     def _produce(self, records: list[Message], result: BatchResult) -> None:
         s = self.settings
         decoded = result.decoded
-        for i, payload in zip(result.enriched_rows.tolist(), result.enriched):
-            m = records[i]
-            key = str(int(decoded.object_id[i] if decoded.has_object[i] else decoded.alert_id[i])).encode()
-            ts_type, ts = m.timestamp()
+        # Keyed by diaObjectId (else diaSourceId) so one object's outputs stay in order.
+        keys = [str(int(o if has else a)).encode() for o, has, a in
+                zip(decoded.object_id[result.enriched_rows].tolist(), decoded.has_object[result.enriched_rows].tolist(),
+                    decoded.alert_id[result.enriched_rows].tolist())]
+        for i, key, payload in zip(result.enriched_rows.tolist(), keys, result.enriched):
+            ts_type, ts = records[i].timestamp()
             headers = [("alertfeat.input.timestamp", str(ts).encode())] if ts_type else None
             self.producer.send(s.enriched_topic, payload, key, headers)
+        for key, record in zip(keys, result.xmatch_records):
+            self.producer.send(s.xmatch_topic, record, key)
         for i in result.dead_rows.tolist():
             m = records[i]
             reason, detail = decoded.error_reason[i], decoded.error_detail[i]
@@ -114,6 +228,11 @@ class Worker:
         m.enriched.inc(len(result.enriched))
         for i in result.dead_rows.tolist():
             m.dead_lettered.labels(result.decoded.error_reason[i]).inc()
+        if self.pipeline.history is not None:
+            d = result.decoded
+            degraded = d.ok & d.has_object & (result.history_source == HistorySource.ALERT)
+            if degraded.any():
+                m.degraded.labels("redis_unavailable").inc(int(degraded.sum()))
         m.observe_stages(result.seconds)
         for i in result.enriched_rows.tolist():
             ts_type, ts = records[i].timestamp()

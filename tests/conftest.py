@@ -5,6 +5,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import hypothesis  # noqa: F401  (imported early: a late import inside pytest's summary hook has crashed CPython 3.11's AST rewriter)
 import pytest
 import redis as redis_lib
 
@@ -42,8 +43,22 @@ def key_prefix(redis_url: str) -> Iterator[str]:
         client.delete(*keys)
 
 
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory) -> Path:
+    """One data directory per session: the default catalogs are imported into it once."""
+    return tmp_path_factory.mktemp("data")
+
+
+@pytest.fixture(scope="session")
+def catalogs(data_dir: Path):
+    """The two real default catalogs (Gaia DR3 bright stars, Hipparcos 2) with default settings."""
+    from alertfeat.xmatch import CatalogSet
+
+    return CatalogSet.from_settings(load_settings(data_dir=data_dir))
+
+
 @pytest.fixture
-def make_settings(kafka: KafkaEndpoint, redis_url: str, key_prefix: str, tmp_path: Path) -> Callable[..., Settings]:
+def make_settings(kafka: KafkaEndpoint, redis_url: str, key_prefix: str, data_dir: Path) -> Callable[..., Settings]:
     """Settings on unique topics, group and key prefix, with fast group joins."""
     suffix = uuid.uuid4().hex[:8]
 
@@ -59,7 +74,7 @@ def make_settings(kafka: KafkaEndpoint, redis_url: str, key_prefix: str, tmp_pat
             redis_key_prefix=key_prefix,
             metrics_port=0,
             batch_timeout_ms=50,
-            data_dir=tmp_path / "data",
+            data_dir=data_dir,
             librdkafka_consumer={"session.timeout.ms": 6000, "heartbeat.interval.ms": 500},
         )
         values.update(overrides)

@@ -14,7 +14,7 @@ from confluent_kafka import Consumer, KafkaError, Message, Producer
 
 from alertfeat.kafka_io import ensure_topics
 from alertfeat.schema_store import SchemaStore, bundled_versions
-from alertfeat.simulate import simulate_alerts
+from alertfeat.simulate import write_simulated_file
 from alertfeat.wire import frame
 
 
@@ -34,10 +34,9 @@ def encode_alert(record: dict, schema_id: int) -> bytes:
     return frame(schema_id, buf.getvalue())
 
 
-def write_simulated(path: Path, n_alerts: int, n_objects: int, seed: int = 0, schema_id: int = 1101) -> Path:
-    with open(path, "wb") as fh:
-        fastavro.writer(fh, SchemaStore().get(schema_id).parsed, simulate_alerts(n_alerts, n_objects, schema_id, seed))
-    return path
+def write_simulated(path: Path, n_alerts: int, n_objects: int, seed: int = 0, schema_id: int = 1101,
+                    stars=None, mean_epochs: float = 80.0) -> Path:
+    return write_simulated_file(path, n_alerts, n_objects, schema_id, seed, stars, mean_epochs)
 
 
 def produce_all(bootstrap: str, topic: str, values: Iterable[bytes], partitions: int = 1) -> int:
@@ -45,7 +44,12 @@ def produce_all(bootstrap: str, topic: str, values: Iterable[bytes], partitions:
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
     n = 0
     for v in values:
-        producer.produce(topic, v)
+        while True:
+            try:
+                producer.produce(topic, v)
+                break
+            except BufferError:
+                producer.poll(0.05)
         producer.poll(0)
         n += 1
     assert producer.flush(30) == 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from alertfeat.enriched_schema import enriched_schema_id
+from alertfeat.enriched_schema import EnrichmentLayout, split_enriched_id
 from alertfeat.schema_store import bundled_versions
 from alertfeat.subscribe import enriched_alerts
 from tests.helpers import encode_alert, produce_all, sample_alerts
@@ -19,10 +19,12 @@ def test_every_shipped_sample_is_enriched(make_settings, service, kafka):
     produce_all(kafka.bootstrap, settings.input_topic, [encode_alert(r, sid) for sid, r in samples.items()])
     with service(settings):
         got = list(enriched_alerts(settings, max_messages=len(samples), idle_timeout_s=60))
-    assert sorted(r.schema_id for r in got) == sorted(enriched_schema_id(sid) for sid in samples)
+    layout = EnrichmentLayout.from_settings(settings)
+    assert sorted(r.schema_id for r in got) == sorted(layout.schema_id(sid) for sid in samples)
     for r in got:
-        original = samples[r.schema_id % 10_000]
+        original = samples[split_enriched_id(r.schema_id)[1]]
         # The input alert survives unchanged; our fields are appended.
         assert {k: r.record[k] for k in original} == original
         assert r.record["historySource"] == "alert"  # the samples have no diaObjectId
         assert r.record["features"]["r_nObs"] >= 1
+        assert set(r.record["xmatch"]) == {"gaia", "hipparcos", "nearBrightStar"}
