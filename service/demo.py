@@ -8,7 +8,6 @@ import time
 import uuid
 from collections import deque
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from rich.console import Console

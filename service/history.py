@@ -220,7 +220,9 @@ class RedisHistory:
         chunks = []
         for i, key, raw in zip(alerts.tolist(), keys, replies):
             if isinstance(raw, redis.ResponseError):
-                log.error("history key %s unreadable (%s); ignored", key, raw)
+                if not str(raw).startswith("WRONGTYPE"):
+                    raise raw  # the server cannot answer (cluster down, loading, ...): degrade the batch
+                log.error("history key %s holds another type (%s); ignored", key, raw)
             elif raw and len(raw) % RECORD.itemsize:
                 log.error("history key %s holds %d bytes, not whole records; ignored", key, len(raw))
             elif raw:

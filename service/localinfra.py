@@ -206,7 +206,8 @@ class LocalRedisCluster:
         subprocess.run([cli, "--cluster", "create", *[f"127.0.0.1:{n.port}" for n in self.nodes],
                         "--cluster-replicas", "0", "--cluster-yes"], check=True, capture_output=True, timeout=60)
         deadline = time.monotonic() + 30
-        while redis.Redis.from_url(self.url).cluster("info").get("cluster_state") != "ok":
+        # Every node must agree that all slots are served before clients trust the slot map.
+        while not all(redis.Redis.from_url(n.url).cluster("info").get("cluster_state") == "ok" for n in self.nodes):
             if time.monotonic() > deadline:
                 raise InfraError("the Redis cluster did not reach cluster_state:ok")
             time.sleep(0.2)

@@ -93,6 +93,7 @@ class Worker:
         # A set works for both eager (revoke all, assign all) and incremental rebalancing.
         self._assigned |= {(p.topic, p.partition) for p in partitions}
         self.health.assigned_partitions = len(self._assigned)
+        log.info("assigned partitions %s", sorted(p.partition for p in partitions))
         self.health.broker_reachable = True
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:

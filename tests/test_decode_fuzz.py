@@ -22,7 +22,7 @@ from alertfeat.decode.scanner import E_BLOCK_SIZE, E_UNION, E_VARINT, ERRORS
 from alertfeat.schema_store import SchemaStore, bundled_versions
 from alertfeat.simulate import simulate_alerts
 from alertfeat.wire import frame
-from tests.avro_testing import assert_same_batch, encode, parsed
+from tests.avro_testing import assert_same_batch, encode, parsed, zigzag
 from tests.helpers import encode_alert, sample_alerts
 
 REASONS = {"bad_magic", "unknown_schema", "truncated", "malformed", "trailing_bytes"}
@@ -92,15 +92,6 @@ def payloads() -> list[tuple[int, dict, bytes]]:
     return out + [(sid, record, frame(sid, encode(schema, record, named, overlong=True)))]
 
 
-def varint(n: int) -> bytes:
-    z = (n << 1) ^ (n >> 63)
-    out = bytearray()
-    while z > 0x7F:
-        out.append((z & 0x7F) | 0x80)
-        z >>= 7
-    return bytes(out + bytes([z]))
-
-
 def mutants(rng: np.random.Generator) -> list[bytes]:
     out = []
     for sid, record, good in payloads():
@@ -123,17 +114,17 @@ def mutants(rng: np.random.Generator) -> list[bytes]:
         # hostile counts and lengths where the arrays and the bytes are
         at = field_offset(sid, record, "prvDiaSources")
         if body[at] == 2:  # the array branch of [null, array]
-            head, count_end = body[: at + 1], at + 1 + len(varint(len(record["prvDiaSources"])))
+            head, count_end = body[: at + 1], at + 1 + len(zigzag(len(record["prvDiaSources"])))
             for count in (2**62, -(2**62), 2**31, 10**6, -1, -(2**63)):
-                out.append(frame(sid, head + varint(count) + body[count_end:]))
-            out.append(frame(sid, head + varint(-1) + varint(-5) + body[count_end:]))  # negative block size
+                out.append(frame(sid, head + zigzag(count) + body[count_end:]))
+            out.append(frame(sid, head + zigzag(-1) + zigzag(-5) + body[count_end:]))  # negative block size
             out.append(frame(sid, head + b"\xff" * 11 + b"\x01" + body[count_end:]))  # a 12-byte varint
         names = [f["name"] for f in STORE.get(sid).definition["fields"]]
         cutout = "cutoutDifference"
         if cutout in names and record.get(cutout) is not None:
             at = field_offset(sid, record, cutout) + 1
             for length in (len(body) * 2, 2**40, -7):
-                out.append(frame(sid, body[:at] + varint(length) + body[at + len(varint(len(record[cutout]))):]))
+                out.append(frame(sid, body[:at] + zigzag(length) + body[at + len(zigzag(len(record[cutout]))):]))
     # random bytes behind a valid header, and no header at all
     ids = list(bundled_versions())
     for _ in range(40):

@@ -9,27 +9,19 @@ import collections
 import random
 import threading
 import time
+import urllib.error
 import urllib.request
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from alertfeat.avro_files import framed_messages
+from alertfeat.benchmarks._service import metric
 from alertfeat.kafka_io import ensure_topics
 from alertfeat.localinfra import LocalKafka, LocalRedis, free_port
 from alertfeat.subscribe import enriched_alerts
 from tests.helpers import drain, produce_all, write_simulated
 from tests.service_process import ServiceProcess
-
-
-def _metric(port: int, name: str) -> float:
-    """Sum of a metric's samples scraped from the service's /metrics endpoint (0 if absent)."""
-    try:
-        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
-    except OSError:
-        return 0.0
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-               if line.startswith(name) and not line.startswith("#"))
 
 
 def _dia_source_id(enriched_value: bytes) -> int:
@@ -116,12 +108,12 @@ def test_kill_9_three_times_during_a_20000_alert_replay(delivery, make_settings,
             # Kill after a random amount of fresh progress: mid-batch, mid-delivery or mid-commit.
             target = rng.randint(200, 1500)
             deadline = time.monotonic() + 120
-            while _metric(settings.metrics_port, "alertfeat_consumed_total") < target:
+            while metric(settings.metrics_port, "alertfeat_consumed_total") < target:
                 assert svc.alive(), svc.log()[-3000:]
                 assert time.monotonic() < deadline, "no progress before the kill"
                 time.sleep(0.02)
             time.sleep(rng.uniform(0, 0.3))
-            kills.append(int(_metric(settings.metrics_port, "alertfeat_consumed_total")))
+            kills.append(int(metric(settings.metrics_port, "alertfeat_consumed_total")))
             svc.kill()
     replayer.join()
     with ServiceProcess(settings, tmp_path / "service.log") as svc:
@@ -157,7 +149,7 @@ def test_broker_frozen_for_15_s_loses_nothing_and_recovers(make_settings, data_d
                                  xmatch_catalogs=[], xmatch_bright_star_catalog=None, batch_size=200)
         produce_all(broker.bootstrap, settings.input_topic, alerts)
         with ServiceProcess(settings, tmp_path / "service.log") as svc:
-            while _metric(settings.metrics_port, "alertfeat_consumed_total") < 400:
+            while metric(settings.metrics_port, "alertfeat_consumed_total") < 400:
                 assert svc.alive(), svc.log()[-3000:]
                 time.sleep(0.05)
             broker.pause()
@@ -189,7 +181,7 @@ def test_redis_stopped_for_30_s_degrades_then_recovers_without_restart(make_sett
             down_at = time.monotonic()
             produce_all(kafka.bootstrap, settings.input_topic, during)
             _wait_consumed(settings.metrics_port, 600, svc)
-            assert _metric(settings.metrics_port, "alertfeat_degraded_total") == 300
+            assert metric(settings.metrics_port, "alertfeat_degraded_total") == 300
             ready = urllib.request.urlopen
             with pytest.raises(urllib.error.HTTPError):  # not ready while Redis is down
                 ready(f"http://127.0.0.1:{settings.metrics_port}/readyz", timeout=2)
@@ -198,7 +190,7 @@ def test_redis_stopped_for_30_s_degrades_then_recovers_without_restart(make_sett
             produce_all(kafka.bootstrap, settings.input_topic, after)
             _wait_consumed(settings.metrics_port, 900, svc)
             assert svc.alive()
-            assert _metric(settings.metrics_port, "alertfeat_degraded_total") == 300  # no more after recovery
+            assert metric(settings.metrics_port, "alertfeat_degraded_total") == 300  # no more after recovery
             assert ready(f"http://127.0.0.1:{settings.metrics_port}/readyz", timeout=2).status == 200
     sources = collections.Counter()
     for got in enriched_alerts(settings, max_messages=900, idle_timeout_s=30):
@@ -208,7 +200,7 @@ def test_redis_stopped_for_30_s_degrades_then_recovers_without_restart(make_sett
 
 def _wait_consumed(port: int, n: int, svc: ServiceProcess, timeout_s: float = 120) -> None:
     deadline = time.monotonic() + timeout_s
-    while _metric(port, "alertfeat_consumed_total") < n:
+    while metric(port, "alertfeat_consumed_total") < n:
         assert svc.alive(), svc.log()[-3000:]
         assert time.monotonic() < deadline, f"fewer than {n} consumed"
         time.sleep(0.05)

@@ -19,9 +19,8 @@ def mjd_of_year(year: float) -> float:
 
 
 @pytest.fixture(scope="session")
-def real_data_dir(tmp_path_factory) -> Path:
-    """A data directory with gaia and hipparcos imported the way the service does on first use."""
-    data_dir = tmp_path_factory.mktemp("xmatch-data")
+def real_data_dir(data_dir) -> Path:
+    """The session's data directory, with gaia and hipparcos imported the way the service does on first use."""
     ensure_default_catalogs(data_dir)
     return data_dir
 
