@@ -5,8 +5,9 @@ One Redis string per DiaObject holds fixed-size packed records (diaSourceId firs
 2. the alert's sources that Redis lacks (by diaSourceId) are APPENDed, and the key's expiry is
    refreshed; records that aged out of the window (plus a slack) are trimmed by a small Lua
    script that also drops duplicate ids.
-Writing only what is missing makes re-delivery a no-op (nothing to append), so replays never
-grow the history. Two concurrent workers can, rarely, append the same record twice; reads
+Writing only what is missing makes re-delivery a no-op (nothing to append), and records older
+than the window before the object's newest known epoch are never appended, so replaying old
+alerts cannot bring back what a trim removed: replays never grow the history. Two concurrent workers can, rarely, append the same record twice; reads
 deduplicate by id and the next trim removes the copy.
 
 Why not a sorted set per object (DESIGN.md's first idea): measured on this machine, a ZADD into
@@ -102,6 +103,16 @@ def sources_to_records(src: Sources, rows: np.ndarray) -> np.ndarray:
     return rec
 
 
+def newest_epochs(alert_mjd: np.ndarray, stored: Sources) -> np.ndarray:
+    """Per alert, the later of its own epoch and the newest record Redis holds for its object."""
+    newest = np.array(alert_mjd, np.float64)
+    held = stored.counts() > 0
+    if held.any():
+        stored_newest = np.maximum.reduceat(stored.mjd, stored.offsets[:-1][held])
+        newest[held] = np.maximum(newest[held], stored_newest)
+    return newest
+
+
 def batch_mates(batch: DecodedBatch, own: Sources) -> Sources | None:
     """For alerts whose object appears more than once in the batch, the other alerts' own
     sources (Redis was read before any of them wrote). None when every object is unique."""
@@ -184,6 +195,8 @@ class RedisHistory:
         """APPEND, once per object, the sources Redis lacks; trim objects with aged-out records."""
         alert_of_row = np.repeat(np.arange(batch.n), own.counts())
         missing = rows_not_in(own.offsets, own.source_id, stored.offsets, stored.source_id, alerts)
+        # A late or replayed alert must not bring back records that no later alert can use.
+        missing &= own.mjd >= newest_epochs(batch.mjd, stored)[alert_of_row] - self.window_days
         rows = np.flatnonzero(missing)
         key_of_alert = dict(zip(alerts.tolist(), keys))
         pipe = RawPipeline(self.client)

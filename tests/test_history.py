@@ -75,6 +75,21 @@ def test_window_keeps_twelve_months_before_the_alert(redis_url, key_prefix):
     assert sorted(_stored_ids(redis_url, key_prefix, 5)) == [3, 4]  # trimmed in Redis
 
 
+def test_replaying_an_old_alert_does_not_restore_trimmed_records(redis_url, key_prefix):
+    store = _store(redis_url, key_prefix)
+    old_alert = (6, 60000.0, [(2, 60000.0), (1, 59700.0)])
+    store.merge(_batch([old_alert]))
+    new_alert = (6, 60400.0, [(3, 60400.0), (2, 60000.0)])
+    store.merge(_batch([new_alert]))
+    assert _stored_ids(redis_url, key_prefix, 6) == [3]  # 1 and 2 trimmed: past 60400 - 365 - slack
+    lc, _ = store.merge(_batch([old_alert]))  # redelivered late
+    assert lc.source_id.tolist() == [1, 2]  # its own light curve is complete
+    assert _stored_ids(redis_url, key_prefix, 6) == [3]  # nothing a later alert could use came back
+    # Both replayed in one batch: the newer alert's trim check reads Redis before the old one writes.
+    store.merge(_batch([old_alert, new_alert]))
+    assert _stored_ids(redis_url, key_prefix, 6) == [3]
+
+
 def test_trim_removes_duplicate_records(redis_url, key_prefix):
     client = redis_lib.Redis.from_url(redis_url)
     rec = np.zeros(3, RECORD)
