@@ -320,6 +320,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     logging.getLogger("numba").setLevel(logging.WARNING)
+    if args.command in ("run", "demo", "bench", "features"):
+        from .allocator import keep_freed_heap
+
+        keep_freed_heap()
     try:
         return args.func(args)
     except (ConfigError, CatalogError) as exc:
