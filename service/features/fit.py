@@ -7,6 +7,7 @@ import math
 import numpy as np
 from numba import njit
 
+from .gls import centred_normal_matrix
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -41,10 +42,7 @@ def sinusoid_fit(t, f, e, omega, epoch):
         scs += wi * c * s
         syc += y * c
         sys_ += y * s
-    cc = scc - sc * sc / weight
-    s2 = (weight - scc) - ss * ss / weight
-    cs = scs - sc * ss / weight
-    det = cc * s2 - cs * cs
+    cc, s2, cs, det = centred_normal_matrix(sc, ss, scc, scs, weight)
     if not det > 0.0:  # collinear sin/cos columns: no unique sinusoid at this frequency
         return np.nan, np.nan
     b = (s2 * syc - cs * sys_) / det

@@ -33,12 +33,19 @@ LANES_F64 = 8
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def band_reduction(sc, ss, scc, scs, syc, sys_, weight, chi2_0):
-    """chi2_0 - chi2(f) of one band's mean + sinusoid fit, from its weighted trig sums (y centred)."""
+def centred_normal_matrix(sc, ss, scc, scs, weight):
+    """(cc, s2, cs, det): the cos/sin normal matrix with the floating mean projected out, from the
+    weighted sums of c, s, c^2 and c s (s^2 = weight - c^2)."""
     cc = scc - sc * sc / weight
     s2 = (weight - scc) - ss * ss / weight
     cs = scs - sc * ss / weight
-    det = cc * s2 - cs * cs
+    return cc, s2, cs, cc * s2 - cs * cs
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def band_reduction(sc, ss, scc, scs, syc, sys_, weight, chi2_0):
+    """chi2_0 - chi2(f) of one band's mean + sinusoid fit, from its weighted trig sums (y centred)."""
+    cc, s2, cs, det = centred_normal_matrix(sc, ss, scc, scs, weight)
     if det > 0.0:
         red = (s2 * syc * syc + cc * sys_ * sys_ - 2.0 * cs * syc * sys_) / det
     elif cc >= s2 and cc > 0.0:  # collinear sin/cos columns: one free direction is left

@@ -106,7 +106,8 @@ def _same_vectors(*args) -> Vector | None:
     return first if isinstance(first, Vector) and all(a == first for a in args) else None
 
 
-def _elementwise(instruction: str):
+def _binary(emit):
+    """An intrinsic op(a, b) over two vectors of one type; emit(builder, vec, args) builds it."""
     @intrinsic
     def op(typingctx, a, b):
         vec = _same_vectors(a, b)
@@ -114,15 +115,23 @@ def _elementwise(instruction: str):
             return None
 
         def codegen(context, builder, sig, args):
-            return getattr(builder, instruction)(args[0], args[1])
+            return emit(builder, vec, args)
         return vec(a, b), codegen
     return op
 
 
-add = _elementwise("fadd")
-sub = _elementwise("fsub")
-mul = _elementwise("fmul")
-div = _elementwise("fdiv")
+def _instruction(name: str):
+    return _binary(lambda builder, vec, args: getattr(builder, name)(*args))
+
+
+def _llvm_call(name: str):
+    return _binary(lambda builder, vec, args: builder.call(_llvm_function(builder, name, vec, 2), args))
+
+
+add = _instruction("fadd")
+sub = _instruction("fsub")
+mul = _instruction("fmul")
+div = _instruction("fdiv")
 
 
 def _llvm_function(builder, name: str, vec: Vector, arity: int):
@@ -144,21 +153,8 @@ def fma(typingctx, a, b, c):
     return vec(a, b, c), codegen
 
 
-def _binary_call(name: str):
-    @intrinsic
-    def op(typingctx, a, b):
-        vec = _same_vectors(a, b)
-        if vec is None:
-            return None
-
-        def codegen(context, builder, sig, args):
-            return builder.call(_llvm_function(builder, name, vec, 2), args)
-        return vec(a, b), codegen
-    return op
-
-
-maximum = _binary_call("llvm.maxnum")
-minimum = _binary_call("llvm.minnum")
+maximum = _llvm_call("llvm.maxnum")
+minimum = _llvm_call("llvm.minnum")
 
 
 @intrinsic
