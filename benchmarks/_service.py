@@ -29,11 +29,13 @@ def servers() -> Iterator[tuple[str, str]]:
 
 def bench_settings(bootstrap: str, redis_url: str, **overrides) -> Settings:
     suffix = uuid.uuid4().hex[:6]
-    return with_overrides(
-        load_settings(), kafka_bootstrap_servers=bootstrap, redis_url=redis_url, group_id=f"bench-{suffix}",
+    values = dict(
+        kafka_bootstrap_servers=bootstrap, redis_url=redis_url, group_id=f"bench-{suffix}",
         input_topic=f"bench-in-{suffix}", enriched_topic=f"bench-out-{suffix}", xmatch_topic=f"bench-xm-{suffix}",
         dlq_topic=f"bench-dlq-{suffix}", redis_key_prefix=f"bench{suffix}:", metrics_port=free_port(),
-        librdkafka_consumer={"session.timeout.ms": 6000}, **overrides)
+        librdkafka_consumer={"session.timeout.ms": 6000})
+    values.update(overrides)
+    return with_overrides(load_settings(), **values)
 
 
 def prefill(settings: Settings, messages: list[bytes], partitions: int, copies: int = 1) -> int:
@@ -70,6 +72,7 @@ class RunResult:
     alerts: int
     seconds: float  # from the first consumed alert to the last
     peak_rss_mb: float  # all processes of the service together
+    steady_alerts_per_s: float  # between 25 % and 95 % of the backlog: no start-up, no group joins
 
     @property
     def alerts_per_s(self) -> float:
@@ -86,17 +89,28 @@ def run_service(settings: Settings, n: int, workers: int = 1, timeout_s: float =
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     peak = 0.0
     start = None
+    marks: dict[float, tuple[float, float]] = {}  # fraction -> (time, alerts) when first passed
     deadline = time.monotonic() + timeout_s
     try:
         root = psutil.Process(proc.pid)
         while True:
             done = metric(settings.metrics_port, "alertfeat_consumed_total")
+            now = time.monotonic()
             if done and start is None:
-                start = time.monotonic()
-            rss = sum(p.memory_info().rss for p in [root, *root.children(recursive=True)] if p.is_running())
+                start = now
+            for fraction in (0.25, 0.95):
+                if done >= fraction * n and fraction not in marks:
+                    marks[fraction] = (now, done)
+            rss = 0
+            for p in [root, *root.children(recursive=True)]:
+                try:
+                    rss += p.memory_info().rss
+                except psutil.Error:  # a worker that just exited
+                    pass
             peak = max(peak, rss / 2**20)
             if done >= n:
-                return RunResult(n, time.monotonic() - start, peak)
+                (t0, a0), (t1, a1) = marks[0.25], marks[0.95]
+                return RunResult(n, now - start, peak, (a1 - a0) / (t1 - t0))
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"alertfeat run stopped or stalled after {done} alerts")
             time.sleep(0.05)

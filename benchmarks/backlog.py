@@ -24,5 +24,6 @@ def run(n_alerts: int = 100_000, batch_size: int = 1000, producer_queue_kbytes: 
     return {
         "backlog_alerts": n, "backlog_mb": round(n * sum(map(len, messages)) / len(messages) / 2**20),
         "batch_size": batch_size, "producer_queue_kbytes": producer_queue_kbytes,
-        "alerts_per_s": round(result.alerts_per_s, 1), "peak_rss_mb": round(result.peak_rss_mb),
+        "alerts_per_s": round(result.alerts_per_s, 1), "alerts_per_s_steady": round(result.steady_alerts_per_s, 1),
+        "peak_rss_mb": round(result.peak_rss_mb),
     }

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
 import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -70,6 +72,46 @@ def _row(view, latency_s: float | None) -> tuple[str, ...]:
             _number(None if latency_s is None else 1000 * latency_s, ".0f"))
 
 
+def _subscribe_into(settings: Settings, n_alerts: int, rows: multiprocessing.Queue) -> None:
+    try:
+        for got in enriched_alerts(settings, max_messages=n_alerts, idle_timeout_s=60):
+            rows.put((_row(got.view, got.latency_s), got.latency_s))
+    finally:
+        rows.put(None)
+
+
+def _subscribed_rows(settings: Settings, n_alerts: int) -> Iterator[tuple[tuple[str, ...], float | None]]:
+    """Table rows of the enriched alerts, read by a subscriber in a child process: it decodes with
+    plain fastavro (~5 ms per alert), which in this process would hold the GIL the service needs."""
+    context = multiprocessing.get_context("spawn")  # no fork of a process running librdkafka threads
+    rows = context.Queue()
+    child = context.Process(target=_subscribe_into, args=(settings, n_alerts, rows), name="demo-subscriber",
+                            daemon=True)
+    child.start()
+    try:
+        while (item := rows.get()) is not None:
+            yield item
+    finally:
+        child.join(10)
+        if child.is_alive():
+            child.terminate()
+    if child.exitcode:
+        raise RuntimeError(f"the demo's subscriber failed (exit code {child.exitcode}); see the log above")
+
+
+def _wait_until_assigned(worker: Worker, thread: threading.Thread, console: Console, timeout_s: float = 120) -> None:
+    """Replay only once the service holds its partitions, so that the latencies shown are the
+    service's own and not the consumer group's join (~3 s on Tansu)."""
+    start = time.monotonic()
+    while not worker.health.assigned_partitions:
+        if not thread.is_alive():
+            raise RuntimeError("the service stopped before joining its consumer group (see the log above)")
+        if time.monotonic() - start > timeout_s:
+            raise RuntimeError(f"no input partition assigned after {timeout_s:.0f} s")
+        time.sleep(0.05)
+    console.print(f"service ready: partitions assigned after {time.monotonic() - start:.1f} s")
+
+
 def run_demo(settings: Settings, n_alerts: int = 2000, n_objects: int = 400, console: Console | None = None,
              rate: float | None = None) -> DemoSummary:
     console = console or Console()
@@ -106,6 +148,7 @@ def run_demo(settings: Settings, n_alerts: int = 2000, n_objects: int = 400, con
         worker_thread = threading.Thread(target=worker.run, name="worker", daemon=True)
         worker_thread.start()
         stack.callback(lambda: (stop.set(), worker_thread.join(30)))
+        _wait_until_assigned(worker, worker_thread, console)
 
         sent = [0]
         replay_thread = threading.Thread(
@@ -118,10 +161,10 @@ def run_demo(settings: Settings, n_alerts: int = 2000, n_objects: int = 400, con
         latencies: list[float] = []
         recent: deque = deque(maxlen=12)
         with Live(_table(recent), console=console, refresh_per_second=4) as live:
-            for got in enriched_alerts(settings, max_messages=n_alerts, idle_timeout_s=60):
-                if got.latency_s is not None:
-                    latencies.append(got.latency_s)
-                recent.append(_row(got.view, got.latency_s))
+            for row, latency_s in _subscribed_rows(settings, n_alerts):
+                if latency_s is not None:
+                    latencies.append(latency_s)
+                recent.append(row)
                 live.update(_table(recent))
         wall = time.monotonic() - start
         replay_thread.join()
