@@ -29,6 +29,9 @@ LibrdkafkaValue = str | int | float | bool
 _yaml_file: contextvars.ContextVar[Path | None] = contextvars.ContextVar("_yaml_file", default=None)
 
 
+# Room for what alertfeat appends to an alert (features, cross-match summary) and for headers.
+OUTPUT_HEADROOM_BYTES = 1 << 20
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="ALERTFEAT_",
@@ -217,6 +220,9 @@ class Settings(BaseSettings):
             **self.kafka_common(),
             "enable.idempotence": True,
             "linger.ms": 5,
+            # librdkafka's own default (1,000,000) refuses, by raising, an enriched alert whose
+            # input was close to 1 MB; allow anything under the input cap plus the appended fields.
+            "message.max.bytes": min(self.max_message_bytes + OUTPUT_HEADROOM_BYTES, 1_000_000_000),
             **self.librdkafka_producer,
         }
 

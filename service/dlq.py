@@ -15,6 +15,7 @@ from confluent_kafka import Consumer, KafkaError
 
 from .config import Settings
 from .kafka_io import OutputProducer, next_offsets
+from .worker import PAYLOAD_OMITTED_HEADER
 
 JOIN_ALLOWANCE_S = 30.0
 
@@ -54,6 +55,9 @@ def replay_dead_letters(settings: Settings, reasons: set[str] | None = None, tar
                 reason = headers.get("alertfeat.error.class", b"unknown").decode()
                 if reasons and reason not in reasons:
                     result.skipped[reason] += 1
+                    continue
+                if PAYLOAD_OMITTED_HEADER in headers:  # nothing to resubmit; the original is on the input topic
+                    result.skipped["payload_omitted"] += 1
                     continue
                 producer.send(target, m.value() or b"", m.key(), [
                     ("alertfeat.dlq.source", f"{m.topic()}/{m.partition()}/{m.offset()}".encode()),

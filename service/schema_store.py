@@ -119,4 +119,10 @@ class SchemaStore:
                 raise PoisonMessage("unknown_schema", f"schema id {schema_id} is not in the registry")
         else:
             raise PoisonMessage("unknown_schema", f"schema id {schema_id} is not a bundled lsst-alert-packet schema")
-        return AlertSchema.of(schema_id, definition)
+        if not (isinstance(definition, dict) and definition.get("type") == "record"):
+            raise PoisonMessage("unknown_schema", f"schema id {schema_id} is not an Avro record schema")
+        try:
+            return AlertSchema.of(schema_id, definition)
+        except Exception as exc:  # a registry can hold JSON Schema, Protobuf or broken Avro
+            raise PoisonMessage("unknown_schema", f"schema id {schema_id} is not a usable Avro schema: "
+                                                  f"{type(exc).__name__}: {exc}") from exc

@@ -26,6 +26,11 @@ _REBALANCE_ERRORS = {KafkaError.UNKNOWN_MEMBER_ID, KafkaError.ILLEGAL_GENERATION
                      KafkaError._ASSIGNMENT_LOST, KafkaError._NO_OFFSET}
 
 
+# On a dead letter whose payload was left out (its size in bytes); the original stays at the
+# alertfeat.source.{topic,partition,offset} of the input topic.
+PAYLOAD_OMITTED_HEADER = "alertfeat.payload.omitted"
+
+
 def dlq_headers(msg: Message, reason: str, detail: str, schema_id: int | None) -> Headers:
     headers: Headers = [
         ("alertfeat.error.class", reason.encode()),
@@ -221,7 +226,13 @@ class Worker:
             m = records[i]
             reason, detail = decoded.error_reason[i], decoded.error_detail[i]
             sid = int(decoded.schema_id[i]) or None
-            self.producer.send(s.dlq_topic, m.value() or b"", m.key(), dlq_headers(m, reason, detail, sid))
+            headers = dlq_headers(m, reason, detail, sid)
+            value = m.value() or b""
+            if len(value) > s.max_message_bytes:
+                # Too big for any output topic: the dead letter points at the original instead.
+                headers.append((PAYLOAD_OMITTED_HEADER, str(len(value)).encode()))
+                value = b""
+            self.producer.send(s.dlq_topic, value, m.key(), headers)
 
     def _account(self, records: list[Message], result: BatchResult, delivered_at: float) -> None:
         m = self.metrics

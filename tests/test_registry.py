@@ -18,9 +18,11 @@ import pytest
 
 from alertfeat.app import build_pipeline
 from alertfeat.config import load_settings
+from alertfeat.decode.fastavro_decoder import FastavroDecoder
+from alertfeat.decode.numba_decoder import NumbaDecoder
 from alertfeat.enriched_schema import EnrichedSchemas, EnrichmentLayout
 from alertfeat.schema_store import SchemaRegistryClient, SchemaStore
-from alertfeat.wire import HEADER_SIZE, schema_id_of
+from alertfeat.wire import HEADER_SIZE, frame, schema_id_of
 from tests.helpers import encode_alert, sample_alerts
 
 
@@ -126,3 +128,22 @@ def test_without_a_registry_the_id_is_deterministic(data_dir):
     pipeline = build_pipeline(settings, offline=True)
     result = pipeline.process([encode_alert(sample_alerts()[1101], 1101)])
     assert schema_id_of(result.enriched[0]) == EnrichmentLayout.from_settings(settings).schema_id(1101)
+
+
+@pytest.mark.parametrize("decoder_class", [NumbaDecoder, FastavroDecoder])
+def test_registry_schemas_that_are_not_alerts_are_dead_lettered_not_fatal(mock_registry, decoder_class):
+    """A registry may hold key schemas, JSON Schema or unrelated records under any id."""
+    mock_registry.schemas.update({
+        9001: '"string"',
+        9002: json.dumps({"type": "object", "properties": {"a": {"type": "string"}}}),  # JSON Schema
+        9003: json.dumps({"type": "record", "name": "notAlert", "fields": [
+            {"name": "diaSource", "type": {"type": "array", "items": "long"}}]}),
+    })
+    good = encode_alert(sample_alerts()[1101], 1101)
+    messages = [frame(9001, b"\x06abc"), good, frame(9002, b"{}"), frame(9003, b"\x04\x02\x04\x00"), good]
+    batch = decoder_class(SchemaStore(SchemaRegistryClient(mock_registry.url))).decode(messages)
+    assert batch.ok.tolist() == [False, True, False, False, True]
+    assert [batch.error_reason[i] for i in (0, 2, 3)] == ["unknown_schema"] * 3
+    assert all("not" in batch.error_detail[i] for i in (0, 2, 3))
+    assert batch.sources.counts()[[1, 4]].tolist() == [len(sample_alerts()[1101]["prvDiaSources"] or []) + 1] * 2
+    assert batch.sources.counts()[[0, 2, 3]].tolist() == [0, 0, 0]

@@ -10,10 +10,12 @@ import urllib.request
 
 import numpy as np
 import pytest
+from confluent_kafka import Producer
 
 from alertfeat.app import build_pipeline
 from alertfeat.avro_files import framed_messages
 from alertfeat.dlq import replay_dead_letters
+from alertfeat.kafka_io import ensure_topics
 from alertfeat.localinfra import free_port
 from alertfeat.subscribe import enriched_alerts
 from tests.helpers import drain, encode_alert, produce_all, sample_alerts, write_simulated
@@ -170,3 +172,31 @@ def _object_id(message: bytes) -> int:
     from alertfeat.schema_store import SchemaStore
 
     return decode_body(message[5:], SchemaStore().get(1101))["diaSource"]["diaObjectId"]
+
+
+def test_alerts_over_a_megabyte_are_enriched_and_over_the_cap_dead_lettered_without_payload(
+        make_settings, service, kafka):
+    """librdkafka refuses messages over its producer's message.max.bytes (default 1,000,000) by
+    raising; the service's producer allows the input cap plus the appended fields."""
+    sample = sample_alerts()[1101]
+    big = encode_alert(sample | {"cutoutDifference": b"x" * 1_200_000}, 1101)
+    huge = encode_alert(sample | {"cutoutDifference": b"x" * 2_500_000}, 1101)
+    small = encode_alert(sample, 1101)
+    settings = make_settings(max_message_bytes=2_000_000)
+    ensure_topics({"bootstrap.servers": kafka.bootstrap}, {settings.input_topic: 1})
+    producer = Producer({"bootstrap.servers": kafka.bootstrap, "message.max.bytes": 4_000_000})
+    for value in (big, huge, small):
+        producer.produce(settings.input_topic, value)
+    assert producer.flush(30) == 0
+    with service(settings) as svc:
+        dead = drain(kafka.bootstrap, settings.dlq_topic, 1, timeout_s=60)
+        enriched = drain(kafka.bootstrap, settings.enriched_topic, 2, timeout_s=60)
+        m = svc.metrics
+    appended = [len(e.value()) - len(v) for e, v in zip(enriched, (big, small))]
+    assert appended[0] == appended[1] > 0  # the 1.2 MB alert came through whole, plus the same fields
+    headers = dict(dead[0].headers())
+    assert headers["alertfeat.error.class"] == b"too_large" and dead[0].value() in (b"", None)
+    assert int(headers["alertfeat.payload.omitted"]) == len(huge) and headers["alertfeat.source.offset"] == b"1"
+    assert m.total(m.consumed) == 3 == m.total(m.enriched) + m.total(m.dead_lettered)
+    replayed = replay_dead_letters(settings, idle_timeout_s=5)
+    assert replayed.resubmitted == {} and replayed.skipped == {"payload_omitted": 1}

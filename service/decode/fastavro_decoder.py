@@ -55,7 +55,11 @@ class FastavroDecoder:
                 schema_id = schema_id_of(message)
                 schema = self.schemas.get(schema_id)
                 record = decode_body(memoryview(message)[HEADER_SIZE:].tobytes(), schema)
-                out.add(i, schema_id, record, *self.field_maps(schema))
+                try:
+                    out.add(i, schema_id, record, *self.field_maps(schema))
+                except (ValueError, TypeError, KeyError, AttributeError) as exc:
+                    raise PoisonMessage("unknown_schema", f"schema id {schema_id} is not an alert schema: "
+                                                          f"{type(exc).__name__}: {exc}") from exc
             except PoisonMessage as exc:
                 out.fail(i, exc)
         return out.finish()
@@ -85,6 +89,8 @@ class _BatchBuilder:
         self.forced_rows: list[list[tuple]] = [[] for _ in range(n)]
 
     def fail(self, i: int, exc: PoisonMessage) -> None:
+        self.batch.ok[i] = False  # `add` may have failed half-way
+        self.rows[i], self.forced_rows[i] = [], []
         self.batch.error_reason[i] = exc.reason
         self.batch.error_detail[i] = exc.detail
 

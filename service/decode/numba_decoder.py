@@ -49,9 +49,10 @@ class NumbaDecoder:
         except UnsupportedSchema as exc:
             log.warning("schema %d (%s): %s; decoding it with fastavro", schema_id, schema.name, exc)
             found = FALLBACK
-        except ValueError as exc:  # no diaSource record: no alert of this schema can be enriched
-            found = PoisonMessage("unknown_schema",
-                                  f"schema id {schema_id} ({schema.name}) is not an alert schema: {exc}")
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            # Not a record with a diaSource (e.g. a registry's key schema): no alert of it can be enriched.
+            found = PoisonMessage("unknown_schema", f"schema id {schema_id} ({schema.name}) is not an alert "
+                                                    f"schema: {type(exc).__name__}: {exc}")
         self._programs[schema_id] = found
         return found
 
