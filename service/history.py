@@ -5,10 +5,12 @@ One Redis string per DiaObject holds fixed-size packed records (diaSourceId firs
 2. the alert's sources that Redis lacks (by diaSourceId) are APPENDed, and the key's expiry is
    refreshed; records that aged out of the window (plus a slack) are trimmed by a small Lua
    script that also drops duplicate ids.
-Writing only what is missing makes re-delivery a no-op (nothing to append), and records older
-than the window before the object's newest known epoch are never appended, so replaying old
-alerts cannot bring back what a trim removed: replays never grow the history. Two concurrent workers can, rarely, append the same record twice; reads
-deduplicate by id and the next trim removes the copy.
+Writing only what is missing makes re-delivery a no-op, and records older than the window
+before the object's newest known epoch are never appended, so replaying old alerts cannot bring
+back what a trim removed. An alert sees the sources of its object's earlier alerts in the same
+batch, and each key is trimmed once at its newest alert's cutoff: light curves and the stored
+history are the same however alerts fall into batches (tested). Two concurrent workers can,
+rarely, append the same record twice; reads deduplicate by id and the next trim removes the copy.
 
 Why not a sorted set per object (DESIGN.md's first idea): measured on this machine, a ZADD into
 a ~75-member listpack zset costs ~12 µs of Redis CPU and a windowed read ~13-30 µs, against ~1 µs
@@ -27,6 +29,7 @@ from enum import IntEnum
 import numpy as np
 import redis
 from redis.cluster import RedisCluster
+from redis.exceptions import RedisClusterException
 
 from .columns import DecodedBatch, Sources
 from .lightcurve_merge import merge_light_curves, rows_not_in
@@ -103,29 +106,43 @@ def sources_to_records(src: Sources, rows: np.ndarray) -> np.ndarray:
     return rec
 
 
-def newest_epochs(alert_mjd: np.ndarray, stored: Sources) -> np.ndarray:
-    """Per alert, the later of its own epoch and the newest record Redis holds for its object."""
+def repeated_objects(batch: DecodedBatch) -> list[np.ndarray]:
+    """Alert indices, in batch order, of each object with more than one alert in the batch."""
+    alerts = np.flatnonzero(batch.ok & batch.has_object)
+    _, inverse, counts = np.unique(batch.object_id[alerts], return_inverse=True, return_counts=True)
+    return [alerts[inverse == g] for g in np.flatnonzero(counts > 1)]
+
+
+def newest_epochs(alert_mjd: np.ndarray, stored: Sources, repeated: list[np.ndarray]) -> np.ndarray:
+    """Per alert, the latest of its own epoch, the newest record Redis holds for its object and
+    the epochs of the object's earlier alerts in the batch: what Redis would hold by its turn."""
     newest = np.array(alert_mjd, np.float64)
     held = stored.counts() > 0
     if held.any():
         stored_newest = np.maximum.reduceat(stored.mjd, stored.offsets[:-1][held])
         newest[held] = np.maximum(newest[held], stored_newest)
+    for members in repeated:
+        newest[members] = np.maximum.accumulate(newest[members])
     return newest
 
 
-def batch_mates(batch: DecodedBatch, own: Sources) -> Sources | None:
-    """For alerts whose object appears more than once in the batch, the other alerts' own
-    sources (Redis was read before any of them wrote). None when every object is unique."""
-    alerts = np.flatnonzero(batch.ok & batch.has_object)
-    objects, inverse, counts = np.unique(batch.object_id[alerts], return_inverse=True, return_counts=True)
-    if len(objects) == len(alerts):
+def storable(own: Sources, newest: np.ndarray, window_days: float) -> np.ndarray:
+    """Mask over `own` rows worth keeping in Redis: inside the window before the object's newest
+    epoch. Anything older no later alert can use, so a late or replayed alert never restores it."""
+    return own.mjd >= np.repeat(newest, own.counts()) - window_days
+
+
+def batch_mates(own: Sources, keep: np.ndarray, repeated: list[np.ndarray], n: int) -> Sources | None:
+    """For alerts whose object appears more than once in the batch, the storable sources of its
+    *earlier* alerts: what Redis would hold had they been processed one by one (Redis was read
+    before any of them wrote). None when every object is unique."""
+    if not repeated:
         return None
-    rows: list[np.ndarray] = [np.zeros(0, np.int64)] * batch.n
-    for g in np.flatnonzero(counts > 1):
-        members = alerts[inverse == g]
-        group_rows = np.concatenate([np.arange(own.offsets[j], own.offsets[j + 1]) for j in members])
-        for j in members:
-            rows[j] = group_rows
+    rows: list[np.ndarray] = [np.zeros(0, np.int64)] * n
+    for members in repeated:
+        member_rows = [np.flatnonzero(keep[own.offsets[j]:own.offsets[j + 1]]) + own.offsets[j] for j in members]
+        for k in range(1, len(members)):
+            rows[members[k]] = np.concatenate(member_rows[:k])
     take = np.concatenate(rows)
     return Sources.from_arrays(np.array([len(r) for r in rows], np.int64),
                                **{name: getattr(own, name)[take] for name in RECORD.names})
@@ -163,42 +180,49 @@ class RedisHistory:
         if time.monotonic() < self._down_until:
             return alert_only(batch, self.window_days)
         try:
-            own, stored = self._exchange(batch)
-        except redis.RedisError as exc:
+            own, stored, mates = self._exchange(batch)
+        except (redis.RedisError, RedisClusterException) as exc:  # the latter is not a RedisError
             # Don't hammer a dead Redis every batch: retry after a short pause.
             self._down_until = time.monotonic() + self.retry_after_s
             log.warning("Redis unavailable, using alert-only history: %s", exc)
             return alert_only(batch, self.window_days)
         source = np.where(batch.ok & batch.has_object, HistorySource.REDIS, HistorySource.ALERT).astype(np.uint8)
-        parts = [own, stored]
-        mates = batch_mates(batch, own)
-        if mates is not None:
-            parts.append(mates)
+        parts = [own, stored] if mates is None else [own, stored, mates]
         return merge_light_curves(parts, batch.mjd, self.window_days), source
 
-    def _exchange(self, batch: DecodedBatch) -> tuple[Sources, Sources]:
-        """(the alerts' own windowed sources, each object's stored records as they were read)."""
+    def _exchange(self, batch: DecodedBatch) -> tuple[Sources, Sources, Sources | None]:
+        """(the alerts' own windowed sources, each object's stored records as they were read,
+        the batch mates' sources or None)."""
         own = merge_light_curves(alert_sources(batch), batch.mjd, self.window_days)
         alerts = np.flatnonzero(batch.ok & batch.has_object)
         if len(alerts) == 0:
-            return own, Sources.empty(batch.n)
+            return own, Sources.empty(batch.n), None
         keys = [history_key(self.prefix, int(o)) for o in batch.object_id[alerts].tolist()]
         pipe = RawPipeline(self.client)
         for key in keys:
             pipe.add("GET", key, key=key)
         stored = self._parse(batch.n, alerts, keys, pipe.execute())
-        self._write_back(batch, alerts, keys, own, stored)
-        return own, stored
+        repeated = repeated_objects(batch)
+        keep = storable(own, newest_epochs(batch.mjd, stored, repeated), self.window_days)
+        self._write_back(batch, alerts, keys, own, stored, keep)
+        return own, stored, batch_mates(own, keep, repeated, batch.n)
 
     def _write_back(self, batch: DecodedBatch, alerts: np.ndarray, keys: list[str], own: Sources,
-                    stored: Sources) -> None:
-        """APPEND, once per object, the sources Redis lacks; trim objects with aged-out records."""
+                    stored: Sources, keep: np.ndarray) -> None:
+        """APPEND, once per object, the storable sources Redis lacks; then trim each object once,
+        at the cutoff of its newest alert in the batch, if anything held or appended is older.
+        The result is the same however the alerts fell into batches."""
         alert_of_row = np.repeat(np.arange(batch.n), own.counts())
-        missing = rows_not_in(own.offsets, own.source_id, stored.offsets, stored.source_id, alerts)
-        # A late or replayed alert must not bring back records that no later alert can use.
-        missing &= own.mjd >= newest_epochs(batch.mjd, stored)[alert_of_row] - self.window_days
+        missing = rows_not_in(own.offsets, own.source_id, stored.offsets, stored.source_id, alerts) & keep
         rows = np.flatnonzero(missing)
         key_of_alert = dict(zip(alerts.tolist(), keys))
+        oldest: dict[str, float] = {}
+        cutoff: dict[str, float] = {}
+        for i, key in zip(alerts.tolist(), keys):
+            cutoff[key] = max(cutoff.get(key, -np.inf), float(batch.mjd[i]) - self.window_days - TRIM_SLACK_DAYS)
+            held = stored.rows(i)
+            if held.stop > held.start:
+                oldest[key] = float(stored.mjd[held].min())
         pipe = RawPipeline(self.client)
         if len(rows):
             # One object may have several alerts in the batch, all of which read the same state:
@@ -209,7 +233,8 @@ class RedisHistory:
             first = np.ones(len(rows), bool)
             first[1:] = (obj[1:] != obj[:-1]) | (own.source_id[rows][1:] != own.source_id[rows][:-1])
             rows, obj = rows[first], obj[first]
-            raw = sources_to_records(own, rows).tobytes()
+            records = sources_to_records(own, rows)
+            raw = records.tobytes()
             size = RECORD.itemsize
             starts = np.flatnonzero(np.r_[True, obj[1:] != obj[:-1]])
             ends = np.r_[starts[1:], len(rows)]
@@ -217,13 +242,10 @@ class RedisHistory:
                 key = key_of_alert[int(alert_of_row[rows[lo]])]
                 pipe.add("APPEND", key, raw[lo * size:hi * size], key=key)
                 pipe.add("EXPIRE", key, self.ttl_s, key=key)
-        trimmed: set[str] = set()
-        for i, key in zip(alerts.tolist(), keys):
-            held = stored.rows(i)
-            cutoff = float(batch.mjd[i]) - self.window_days - TRIM_SLACK_DAYS
-            if held.stop > held.start and key not in trimmed and stored.mjd[held].min() < cutoff:
-                pipe.add("EVAL", _TRIM_SCRIPT, 1, key, cutoff, RECORD.itemsize, key=key)
-                trimmed.add(key)
+                oldest[key] = min(oldest.get(key, np.inf), float(records["mjd"][lo:hi].min()))
+        for key, oldest_mjd in oldest.items():
+            if oldest_mjd < cutoff[key]:
+                pipe.add("EVAL", _TRIM_SCRIPT, 1, key, cutoff[key], RECORD.itemsize, key=key)
         for reply in pipe.execute():
             if isinstance(reply, redis.ResponseError):
                 log.error("history write failed: %s", reply)

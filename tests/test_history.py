@@ -123,3 +123,46 @@ def test_unreachable_redis_degrades_to_alert_only():
     expected, _ = alert_only(batch, 365.0)
     assert src.tolist() == [HistorySource.ALERT]
     assert lc.source_id.tolist() == expected.source_id.tolist() == [0, 1]
+
+
+def _stream(rng: np.random.Generator, n_objects: int, n_alerts: int) -> list[tuple[int, float, list[tuple[int, float]]]]:
+    """Alerts of a few objects over ~3 years; each carries its diaSource and the object's
+    sources of the 365 days before it (as Rubin's prvDiaSources do)."""
+    alerts, next_id = [], 1
+    for obj in range(1, n_objects + 1):
+        mjd, history = 60000.0, []
+        for _ in range(n_alerts):
+            mjd += float(rng.uniform(5, 120))
+            prv = [(s, m) for s, m in history if m >= mjd - 365]
+            history.append((next_id, mjd))
+            alerts.append((obj, mjd, [(next_id, mjd)] + prv[::-1]))
+            next_id += 1
+    return alerts
+
+
+def _run(store: RedisHistory, alerts, cuts: list[int]):
+    lcs = []
+    for lo, hi in zip([0] + cuts, cuts + [len(alerts)]):
+        lc, _ = store.merge(_batch(alerts[lo:hi]))
+        lcs += [lc.source_id[lc.rows(i)].tolist() for i in range(hi - lo)]
+    return lcs
+
+
+def test_batching_does_not_change_light_curves_or_the_stored_history(redis_url, key_prefix):
+    """Processed in random batches or one by one, in time order or shuffled (late alerts,
+    replays): each alert gets the same light curve and Redis ends with the same records."""
+    rng = np.random.default_rng(11)
+    for trial in range(12):
+        alerts = _stream(rng, n_objects=3, n_alerts=20)
+        alerts.sort(key=lambda a: a[1])
+        if trial % 2:  # some alerts arrive late, and some are delivered twice
+            order = np.argsort(np.arange(len(alerts)) + rng.normal(0, 6, len(alerts)))
+            order = np.r_[order, rng.choice(len(alerts), 10)]
+            alerts = [alerts[i] for i in order]
+        cuts = sorted(rng.choice(np.arange(1, len(alerts)), size=int(rng.integers(3, 15)), replace=False).tolist())
+        one_prefix, batch_prefix = f"{key_prefix}{trial}a:", f"{key_prefix}{trial}b:"
+        one_by_one = _run(_store(redis_url, one_prefix), alerts, list(range(1, len(alerts))))
+        batched = _run(_store(redis_url, batch_prefix), alerts, cuts)
+        assert batched == one_by_one, trial
+        for obj in (1, 2, 3):
+            assert sorted(_stored_ids(redis_url, batch_prefix, obj)) == sorted(_stored_ids(redis_url, one_prefix, obj))

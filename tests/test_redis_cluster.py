@@ -48,3 +48,16 @@ def test_service_with_a_redis_cluster(cluster, make_settings, service, kafka, tm
                offline_views(build_pipeline(settings, offline=True), [path])}
     assert len(online) == 300 and {d["historySource"] for d in online.values()} == {"redis"}
     assert all(online[k]["features"] == offline[k]["features"] for k in offline)
+
+
+def test_a_cluster_node_going_down_degrades_the_batch_not_the_process():
+    with LocalRedisCluster() as own_cluster:
+        store = RedisHistory.from_url(own_cluster.url, "c2:", 365.0, 400.0, 1.0, cluster=True)
+        store.retry_after_s = 0.0
+        batch = _batch([(o, 60000.0, [(o * 10 + 1, 60000.0)]) for o in range(30)])
+        assert (store.merge(batch)[1] == HistorySource.REDIS).all()
+        own_cluster.nodes[2].stop()
+        for _ in range(3):  # whatever redis-py raises for a lost node (ConnectionError, SlotNotCovered...)
+            lc, source = store.merge(batch)
+            assert (source == HistorySource.ALERT).all()
+            assert lc.source_id.tolist() == [o * 10 + 1 for o in range(30)]
