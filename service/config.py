@@ -32,6 +32,7 @@ _yaml_file: contextvars.ContextVar[Path | None] = contextvars.ContextVar("_yaml_
 # Room for what alertfeat appends to an alert (features, cross-match summary) and for headers.
 OUTPUT_HEADROOM_BYTES = 1 << 20
 
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="ALERTFEAT_",

@@ -1,4 +1,5 @@
-"""`alertfeat dlq replay`: send dead-lettered alerts back to the input topic after a fix.
+"""Dead letters: what the worker writes for a message it cannot enrich, and `alertfeat dlq replay`,
+which sends dead-lettered alerts back to the input topic after a fix.
 
 Progress is committed under its own consumer group, so a second run does not resubmit what the
 first one did. Re-submitted alerts go through the service like any other (and are counted as
@@ -11,13 +12,36 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from confluent_kafka import Consumer, KafkaError
+from confluent_kafka import Consumer, KafkaError, Message
 
 from .config import Settings
-from .kafka_io import OutputProducer, next_offsets
-from .worker import PAYLOAD_OMITTED_HEADER
+from .kafka_io import Headers, OutputProducer, next_offsets
 
 JOIN_ALLOWANCE_S = 30.0
+REASON_HEADER = "alertfeat.error.class"
+# On a dead letter whose payload was left out (its size in bytes); the original stays at the
+# alertfeat.source.{topic,partition,offset} of the input topic.
+PAYLOAD_OMITTED_HEADER = "alertfeat.payload.omitted"
+
+
+def dead_letter(msg: Message, reason: str, detail: str, schema_id: int | None,
+                max_payload_bytes: int) -> tuple[bytes, Headers]:
+    """(value, headers) of the dead letter for the input message `msg`. A payload over
+    `max_payload_bytes` is too big for any output topic: the dead letter points at it instead."""
+    headers: Headers = [
+        (REASON_HEADER, reason.encode()),
+        ("alertfeat.error.message", detail.encode("utf-8", "replace")[:4096]),
+        ("alertfeat.source.topic", msg.topic().encode()),
+        ("alertfeat.source.partition", str(msg.partition()).encode()),
+        ("alertfeat.source.offset", str(msg.offset()).encode()),
+    ]
+    if schema_id is not None:
+        headers.append(("alertfeat.schema.id", str(schema_id).encode()))
+    value = msg.value() or b""
+    if len(value) > max_payload_bytes:
+        headers.append((PAYLOAD_OMITTED_HEADER, str(len(value)).encode()))
+        value = b""
+    return value, headers
 
 
 @dataclass
@@ -52,7 +76,7 @@ def replay_dead_letters(settings: Settings, reasons: set[str] | None = None, tar
             last[0] = time.monotonic()
             for m in batch:
                 headers = dict(m.headers() or [])
-                reason = headers.get("alertfeat.error.class", b"unknown").decode()
+                reason = headers.get(REASON_HEADER, b"unknown").decode()
                 if reasons and reason not in reasons:
                     result.skipped[reason] += 1
                     continue

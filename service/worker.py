@@ -12,10 +12,11 @@ import socket
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from .config import Settings
+from .dlq import dead_letter
 from .errors import TransientError
 from .health import Health
 from .history import HistorySource
-from .kafka_io import Headers, OutputProducer, ensure_topics, next_offsets
+from .kafka_io import OutputProducer, ensure_topics, next_offsets
 from .metrics import Metrics
 from .pipeline import BatchResult, Pipeline
 
@@ -24,24 +25,6 @@ log = logging.getLogger(__name__)
 DELIVERY_TIMEOUT_S = 60.0
 _REBALANCE_ERRORS = {KafkaError.UNKNOWN_MEMBER_ID, KafkaError.ILLEGAL_GENERATION, KafkaError.REBALANCE_IN_PROGRESS,
                      KafkaError._ASSIGNMENT_LOST, KafkaError._NO_OFFSET}
-
-
-# On a dead letter whose payload was left out (its size in bytes); the original stays at the
-# alertfeat.source.{topic,partition,offset} of the input topic.
-PAYLOAD_OMITTED_HEADER = "alertfeat.payload.omitted"
-
-
-def dlq_headers(msg: Message, reason: str, detail: str, schema_id: int | None) -> Headers:
-    headers: Headers = [
-        ("alertfeat.error.class", reason.encode()),
-        ("alertfeat.error.message", detail.encode("utf-8", "replace")[:4096]),
-        ("alertfeat.source.topic", msg.topic().encode()),
-        ("alertfeat.source.partition", str(msg.partition()).encode()),
-        ("alertfeat.source.offset", str(msg.offset()).encode()),
-    ]
-    if schema_id is not None:
-        headers.append(("alertfeat.schema.id", str(schema_id).encode()))
-    return headers
 
 
 def transactional_id(settings: Settings, worker_index: int) -> str:
@@ -226,12 +209,7 @@ class Worker:
             m = records[i]
             reason, detail = decoded.error_reason[i], decoded.error_detail[i]
             sid = int(decoded.schema_id[i]) or None
-            headers = dlq_headers(m, reason, detail, sid)
-            value = m.value() or b""
-            if len(value) > s.max_message_bytes:
-                # Too big for any output topic: the dead letter points at the original instead.
-                headers.append((PAYLOAD_OMITTED_HEADER, str(len(value)).encode()))
-                value = b""
+            value, headers = dead_letter(m, reason, detail, sid, s.max_message_bytes)
             self.producer.send(s.dlq_topic, value, m.key(), headers)
 
     def _account(self, records: list[Message], result: BatchResult, delivered_at: float) -> None:

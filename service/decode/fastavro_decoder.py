@@ -15,7 +15,7 @@ from ..errors import PoisonMessage
 from ..schema_store import AlertSchema, SchemaStore
 from ..wire import HEADER_SIZE, schema_id_of
 from .fields import pack_flags, source_field_map
-from .schema_walk import alert_record_types
+from .schema_walk import NOT_AN_ALERT, alert_record_types, not_an_alert
 
 
 def decode_body(body: bytes, schema: AlertSchema) -> dict[str, Any]:
@@ -57,9 +57,8 @@ class FastavroDecoder:
                 record = decode_body(memoryview(message)[HEADER_SIZE:].tobytes(), schema)
                 try:
                     out.add(i, schema_id, record, *self.field_maps(schema))
-                except (ValueError, TypeError, KeyError, AttributeError) as exc:
-                    raise PoisonMessage("unknown_schema", f"schema id {schema_id} is not an alert schema: "
-                                                          f"{type(exc).__name__}: {exc}") from exc
+                except NOT_AN_ALERT as exc:
+                    raise not_an_alert(schema_id, exc) from exc
             except PoisonMessage as exc:
                 out.fail(i, exc)
         return out.finish()

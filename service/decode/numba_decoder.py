@@ -18,6 +18,7 @@ from ..wire import HEADER_SIZE, schema_id_of
 from . import scanner
 from .fastavro_decoder import FastavroDecoder
 from .opcodes import Program, UnsupportedSchema, compile_alert
+from .schema_walk import NOT_AN_ALERT, not_an_alert
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +50,8 @@ class NumbaDecoder:
         except UnsupportedSchema as exc:
             log.warning("schema %d (%s): %s; decoding it with fastavro", schema_id, schema.name, exc)
             found = FALLBACK
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
-            # Not a record with a diaSource (e.g. a registry's key schema): no alert of it can be enriched.
-            found = PoisonMessage("unknown_schema", f"schema id {schema_id} ({schema.name}) is not an alert "
-                                                    f"schema: {type(exc).__name__}: {exc}")
+        except NOT_AN_ALERT as exc:  # e.g. no diaSource record: no alert of it can be enriched
+            found = not_an_alert(schema_id, exc)
         self._programs[schema_id] = found
         return found
 

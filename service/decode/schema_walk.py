@@ -5,6 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import PoisonMessage
+
+# What reading a record schema that is not a Rubin alert can raise: a registry may hold anything.
+NOT_AN_ALERT = (ValueError, TypeError, KeyError, AttributeError)
+
+
+def not_an_alert(schema_id: int, exc: Exception) -> PoisonMessage:
+    return PoisonMessage("unknown_schema", f"schema id {schema_id} is not an alert schema: "
+                                           f"{type(exc).__name__}: {exc}")
+
 
 @dataclass(frozen=True)
 class AlertRecordTypes:
