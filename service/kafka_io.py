@@ -73,13 +73,16 @@ def admin_config(config: dict) -> dict:
     return {k: v for k, v in config.items() if not k.startswith(("group.", "enable.auto"))}
 
 
-def ensure_topics(config: dict, partitions: dict[str, int], timeout_s: float = 30.0) -> None:
+def ensure_topics(config: dict, partitions: dict[str, int], timeout_s: float = 30.0,
+                  client_log: ClientLog | None = None) -> None:
     """Create the topics that do not exist yet; existing ones are left as they are.
 
     Fails with the client's own reason (e.g. an authentication or TLS error), not just a timeout.
+    `client_log` takes librdkafka's log lines (otherwise they go to stderr).
     """
     errors: list[KafkaError] = []
-    admin = AdminClient({**admin_config(config), "error_cb": errors.append})
+    logger = {"logger": client_log} if client_log is not None else {}
+    admin = AdminClient({**admin_config(config), **logger, "error_cb": errors.append})
     try:
         existing = admin.list_topics(timeout=timeout_s).topics
     except KafkaException as exc:

@@ -1,7 +1,7 @@
 """Masking of credentials in what gets logged: URLs and librdkafka dicts.
 
 Every form in which a credential can reach our settings is covered: URL userinfo
-(`redis://user:pw@host`), credential query parameters (`?password=`, `?username=`, `?token=`),
+(`redis://user:pw@host`, all of it), credential query parameters (`?password=`, `?username=`, `?token=`),
 and librdkafka keys (`sasl.password`, `ssl.key.password`, `ssl.keystore.password`,
 `sasl.oauthbearer.client.secret`, `sasl.oauthbearer.config`, inline PEM keys, ...).
 """
@@ -19,13 +19,13 @@ _SECRET_KEY = re.compile(r"password|secret|token|credential|private|key\.pem|oau
 # Query parameters that carry credentials (redis-py passes every one on to the connection).
 _SECRET_PARAM = re.compile(r"^(password|passwd|pwd|pass|username|user|token|access_token|secret|api_?key|auth)$",
                            re.IGNORECASE)
-_USERINFO = re.compile(r"(//[^/@?#:]*):[^/@?#]*@")  # the password part of user:password@
+_USERINFO = re.compile(r"//[^/@?#]*@")  # user:password@ (a user name is a credential too)
 _QUERY_PARAM = re.compile(r"([?&;])([^=&;#]+)=([^&;#]*)")
 
 
 def mask_url(url: str) -> str:
-    """`url` with the password of its userinfo and every credential query parameter masked."""
-    url = _USERINFO.sub(rf"\1:{MASK}@", url)
+    """`url` with its userinfo and every credential query parameter masked."""
+    url = _USERINFO.sub(f"//{MASK}@", url)
     return _QUERY_PARAM.sub(lambda m: f"{m[1]}{m[2]}={MASK}" if _SECRET_PARAM.match(m[2]) else m[0], url)
 
 

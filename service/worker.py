@@ -68,7 +68,8 @@ class Worker:
     def _consume(self) -> None:
         s = self.settings
         if s.create_topics:
-            ensure_topics(s.kafka_common(), {t: s.output_partitions for t in (s.enriched_topic, s.xmatch_topic, s.dlq_topic)})
+            ensure_topics(s.kafka_common(), {t: s.output_partitions for t in (s.enriched_topic, s.xmatch_topic, s.dlq_topic)},
+                          client_log=self.client_log)
         if self.exactly_once:
             self.producer.raw.init_transactions(DELIVERY_TIMEOUT_S)
         self.consumer = Consumer({"statistics.interval.ms": 5000, **s.kafka_consumer(), **self.client_log.config(),

@@ -9,8 +9,6 @@ import collections
 import random
 import threading
 import time
-import urllib.error
-import urllib.request
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
@@ -21,6 +19,7 @@ from alertfeat.kafka_io import ensure_topics
 from alertfeat.localinfra import LocalKafka, LocalRedis, free_port
 from alertfeat.subscribe import enriched_alerts
 from tests.helpers import drain, produce_all, write_simulated
+from tests.test_health import wait_for
 from tests.service_process import ServiceProcess
 
 
@@ -182,16 +181,14 @@ def test_redis_stopped_for_30_s_degrades_then_recovers_without_restart(make_sett
             produce_all(kafka.bootstrap, settings.input_topic, during)
             _wait_consumed(settings.metrics_port, 600, svc)
             assert metric(settings.metrics_port, "alertfeat_degraded_total") == 300
-            ready = urllib.request.urlopen
-            with pytest.raises(urllib.error.HTTPError):  # not ready while Redis is down
-                ready(f"http://127.0.0.1:{settings.metrics_port}/readyz", timeout=2)
+            wait_for(settings.metrics_port, 503, "Redis unreachable", svc, timeout_s=30)  # probed, with hysteresis
             time.sleep(max(0.0, 30 - (time.monotonic() - down_at)))
             redis_server.start()
             produce_all(kafka.bootstrap, settings.input_topic, after)
             _wait_consumed(settings.metrics_port, 900, svc)
             assert svc.alive()
             assert metric(settings.metrics_port, "alertfeat_degraded_total") == 300  # no more after recovery
-            assert ready(f"http://127.0.0.1:{settings.metrics_port}/readyz", timeout=2).status == 200
+            wait_for(settings.metrics_port, 200, None, svc, timeout_s=30)
     sources = collections.Counter()
     for got in enriched_alerts(settings, max_messages=900, idle_timeout_s=30):
         sources[got.view.history_source] += 1

@@ -13,6 +13,7 @@ import time
 import urllib.error
 import urllib.request
 
+import psutil
 import pytest
 
 from alertfeat.health import BROKER_DOWN, OK, REDIS_DOWN, TOPIC_MISSING
@@ -80,11 +81,14 @@ def _settings(make_settings, **overrides):
 def test_redis_outage_and_return_while_idle_and_under_traffic(make_settings, kafka, tmp_path):
     alert = encode_alert(sample_alerts()[max(sample_alerts())], max(sample_alerts()))
     with LocalRedis() as redis_server:
-        settings = _settings(make_settings, redis_url=redis_server.url)
+        settings = _settings(make_settings, redis_url=redis_server.url, metrics_host="127.0.0.1")
         port = settings.metrics_port
         produce_all(kafka.bootstrap, settings.input_topic, [alert])
         with ServiceProcess(settings, tmp_path / "service.log") as svc:
             wait_for(port, 200, None, svc, timeout_s=120)
+            listening = {c.laddr.ip for c in psutil.Process(svc.proc.pid).net_connections("tcp")
+                         if c.status == psutil.CONN_LISTEN and c.laddr.port == port}
+            assert listening == {"127.0.0.1"}  # metrics_host, not every interface
             assert {code for code, _ in sample(port, 3)} == {200}  # idle and healthy: steady
 
             redis_server.stop()  # idle: no batch will notice
