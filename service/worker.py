@@ -123,7 +123,7 @@ class Worker:
             if m.error() is None:
                 records.append(m)
             elif m.error().code() != KafkaError._PARTITION_EOF:
-                log.warning("consume error on %s[%s]: %s", m.topic(), m.partition(), m.error())
+                self.client_log.error(m.error())  # e.g. a missing input topic, at every metadata refresh
         if not records:
             return
         if self.first_batch_at is None:
