@@ -25,6 +25,7 @@ from .kafka_io import ClientLog, admin_config
 
 log = logging.getLogger(__name__)
 
+
 class Hysteresis:
     """A dependency's state: OK, or the latest failure code. The first probe sets it directly;
     after that, leaving OK takes `failures` bad probes in a row and returning takes `successes`

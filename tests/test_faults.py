@@ -18,9 +18,9 @@ from alertfeat.benchmarks._service import metric
 from alertfeat.kafka_io import ensure_topics
 from alertfeat.localinfra import LocalKafka, LocalRedis, free_port
 from alertfeat.subscribe import enriched_alerts
-from tests.helpers import drain, produce_all, write_simulated
-from tests.test_health import wait_for
+from tests.helpers import drain, produce_all, produce_at_rate, write_simulated
 from tests.service_process import ServiceProcess
+from tests.test_health import wait_for
 
 
 def _dia_source_id(enriched_value: bytes) -> int:
@@ -32,18 +32,6 @@ def _dia_source_id(enriched_value: bytes) -> int:
         if byte < 0x80:
             break
     return (result >> 1) ^ -(result & 1)
-
-
-def _replay(bootstrap: str, topic: str, messages: list[bytes], rate: float) -> None:
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
-    start = time.monotonic()
-    for k, m in enumerate(messages):
-        producer.produce(topic, m)
-        producer.poll(0)
-        ahead = k / rate - (time.monotonic() - start)
-        if ahead > 0:
-            time.sleep(ahead)
-    assert producer.flush(30) == 0
 
 
 def _broker_hides_aborted_transactions(bootstrap: str) -> bool:
@@ -97,7 +85,7 @@ def test_kill_9_three_times_during_a_20000_alert_replay(delivery, make_settings,
                              xmatch_bright_star_catalog=None, batch_size=200)
     ensure_topics({"bootstrap.servers": kafka.bootstrap}, {settings.input_topic: 1})
     # A live replay at 400 alerts/s (~50 s), so that every kill lands mid-stream.
-    replayer = threading.Thread(target=_replay, args=(kafka.bootstrap, settings.input_topic, small_alerts, 400.0))
+    replayer = threading.Thread(target=produce_at_rate, args=(kafka.bootstrap, settings.input_topic, small_alerts, 400.0))
     replayer.start()
     expected = {_dia_source_id(m) for m in small_alerts}
     rng = random.Random(7)

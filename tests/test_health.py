@@ -16,11 +16,12 @@ import urllib.request
 import psutil
 import pytest
 
+from alertfeat.avro_files import framed_messages
 from alertfeat.health import BROKER_DOWN, OK, REDIS_DOWN, TOPIC_MISSING
 from alertfeat.kafka_io import ensure_topics
 from alertfeat.localinfra import LocalRedis, free_port
 from alertfeat.probes import Hysteresis
-from tests.helpers import encode_alert, produce_all, sample_alerts
+from tests.helpers import produce_all, produce_at_rate, write_simulated
 from tests.service_process import ServiceProcess
 
 INTERVAL_S, FAILURES, SUCCESSES = 0.5, 3, 2
@@ -79,11 +80,12 @@ def _settings(make_settings, **overrides):
 
 
 def test_redis_outage_and_return_while_idle_and_under_traffic(make_settings, kafka, tmp_path):
-    alert = encode_alert(sample_alerts()[max(sample_alerts())], max(sample_alerts()))
+    # Alerts with a diaObjectId, so that their batches do go to Redis (and fail there).
+    alerts = list(framed_messages([write_simulated(tmp_path / "a.avro", 300, 100, seed=3, mean_epochs=4)]))
     with LocalRedis() as redis_server:
         settings = _settings(make_settings, redis_url=redis_server.url, metrics_host="127.0.0.1")
         port = settings.metrics_port
-        produce_all(kafka.bootstrap, settings.input_topic, [alert])
+        produce_all(kafka.bootstrap, settings.input_topic, alerts[:100])
         with ServiceProcess(settings, tmp_path / "service.log") as svc:
             wait_for(port, 200, None, svc, timeout_s=120)
             listening = {c.laddr.ip for c in psutil.Process(svc.proc.pid).net_connections("tcp")
@@ -96,12 +98,13 @@ def test_redis_outage_and_return_while_idle_and_under_traffic(make_settings, kaf
             assert to_unready <= settle_limit(FAILURES)
             # Idle, then under traffic (batches degrade to alert-only history): never a 200.
             idle = sample(port, 3)
-            traffic = threading.Thread(target=produce_all, args=(kafka.bootstrap, settings.input_topic, [alert] * 200))
+            traffic = threading.Thread(target=produce_at_rate, args=(kafka.bootstrap, settings.input_topic, alerts[100:], 50.0))
             traffic.start()
             busy = sample(port, 5)
             traffic.join()
             assert all(code == 503 and "Redis unreachable" in reasons for code, reasons in idle + busy), idle + busy
             assert not any("Kafka" in r for _, reasons in idle + busy for r in reasons)
+            assert "Redis unavailable, using alert-only history" in svc.log()  # the batches did hit the outage
 
             redis_server.start()  # no traffic needed to notice
             to_ready = wait_for(port, 200, None, svc, timeout_s=30)

@@ -16,8 +16,8 @@ import psutil
 from alertfeat.avro_files import framed_messages
 from alertfeat.benchmarks._service import metric
 from alertfeat.localinfra import free_port
-from tests.helpers import drain, produce_all, write_simulated
-from tests.test_faults import _dia_source_id, _replay
+from tests.helpers import drain, produce_all, produce_at_rate, write_simulated
+from tests.test_faults import _dia_source_id
 
 
 def test_two_workers_share_the_partitions_and_one_endpoint(make_settings, kafka, tmp_path):
@@ -91,7 +91,7 @@ def test_kill_9_of_one_worker_restarts_it_loses_nothing_and_the_other_keeps_cons
         _wait_metric(port, "alertfeat_consumed_total", 600, proc)
         victim, survivor = _wait_workers(proc, 2, set())
         # Steady traffic on both partitions while one worker is killed in the middle of it.
-        traffic = threading.Thread(target=_replay, args=(kafka.bootstrap, settings.input_topic, alerts[600:], 400.0))
+        traffic = threading.Thread(target=produce_at_rate, args=(kafka.bootstrap, settings.input_topic, alerts[600:], 400.0))
         traffic.start()
         time.sleep(1.5)
         victim.send_signal(signal.SIGKILL)
