@@ -20,10 +20,12 @@ import logging
 import multiprocessing
 import os
 import signal
+import sys
 import tempfile
 import time
 
 from .config import Settings, with_overrides
+from .errors import AlertfeatError
 from .health import SLOT_SIZE, Health, HealthGroup
 from .health import serve as serve_ops
 
@@ -37,7 +39,11 @@ def _worker_main(settings: Settings, index: int, slot, log_level: str) -> None:
     logging.getLogger("numba").setLevel(logging.WARNING)
     from .app import run_service
 
-    run_service(with_overrides(settings, metrics_port=0), worker_index=index, health=Health(slot))
+    try:
+        run_service(with_overrides(settings, metrics_port=0), worker_index=index, health=Health(slot))
+    except AlertfeatError as exc:  # e.g. Kafka unreachable at start: one line, not a traceback
+        log.error("%s", exc)
+        sys.exit(3)
 
 
 class CrashPolicy:
