@@ -16,8 +16,11 @@ class Metrics:
         self.enriched = Counter("alertfeat_enriched", "Alerts enriched and delivered", registry=r)
         self.dead_lettered = Counter("alertfeat_dead_lettered", "Messages sent to the dead-letter topic",
                                      ["reason"], registry=r)
-        self.degraded = Counter("alertfeat_degraded", "Alerts enriched from alert-only history",
+        self.degraded = Counter("alertfeat_degraded", "Alerts enriched from alert-only or partial history",
                                 ["reason"], registry=r)
+        self.sources_excluded = Counter("alertfeat_sources_excluded",
+                                        "DiaSources left out of light curves and Redis (docs/data-quality.md)",
+                                        ["reason"], registry=r)
         self.latency = Histogram("alertfeat_alert_latency_seconds",
                                  "Input message timestamp to delivered enriched message",
                                  buckets=LATENCY_BUCKETS, registry=r)

@@ -41,7 +41,7 @@ def test_history_accumulates_across_alerts_and_replays_add_nothing(redis_url, ke
     store = _store(redis_url, key_prefix)
     # Alert 1 carries sources 1,2; alert 2 only its own source 3 (e.g. prvDiaSources withheld).
     lc, src = store.merge(_batch([(7, 60010.0, [(2, 60010.0), (1, 60000.0)])]))
-    assert lc.source_id.tolist() == [1, 2] and src.tolist() == [HistorySource.REDIS]
+    assert lc.source_id.tolist() == [1, 2] and src.tolist() == [HistorySource.REDIS_PARTIAL]  # a new store
     lc, _ = store.merge(_batch([(7, 60020.0, [(3, 60020.0)])]))
     assert lc.source_id.tolist() == [1, 2, 3]
     raw_before = redis_lib.Redis.from_url(redis_url).get(history_key(key_prefix, 7))
@@ -95,6 +95,7 @@ def test_trim_removes_duplicate_records(redis_url, key_prefix):
     rec = np.zeros(3, RECORD)
     rec["source_id"] = [1, 1, 2]
     rec["mjd"] = [60000.0, 60000.0, 60100.0]
+    rec["flux_err"] = 1.0
     client.set(history_key(key_prefix, 3), rec.tobytes())  # as after a rare concurrent double append
     store = _store(redis_url, key_prefix)
     lc, _ = store.merge(_batch([(3, 60200.0, [(5, 60200.0)])]))
@@ -113,7 +114,7 @@ def test_sources_after_the_alert_epoch_are_not_used(redis_url, key_prefix):
 def test_corrupt_key_is_ignored_not_fatal(redis_url, key_prefix):
     redis_lib.Redis.from_url(redis_url).set(history_key(key_prefix, 8), b"not records")
     lc, src = _store(redis_url, key_prefix).merge(_batch([(8, 60000.0, [(1, 60000.0)])]))
-    assert lc.source_id.tolist() == [1] and src.tolist() == [HistorySource.REDIS]
+    assert lc.source_id.tolist() == [1] and src.tolist() == [HistorySource.REDIS_PARTIAL]
 
 
 def test_unreachable_redis_degrades_to_alert_only():
