@@ -7,6 +7,7 @@ import io
 import json
 import math
 import subprocess
+import time
 import sys
 
 import fastavro
@@ -146,3 +147,37 @@ def test_samples_with_unix_seconds_are_enriched_without_points(pipeline):
     assert all(by_version[sid] == 0 for sid in unix) and all(by_version[sid] == 3 for sid in samples if sid >= 800)
     assert result.excluded["epoch_out_of_range"] == 3 * len(unix)
     assert not result.decoded.epoch_ok[:len(unix)].any()
+
+
+def _sample_of_object(object_id: int, mjd: float, **trigger) -> dict:
+    record = _sample(diaObjectId=object_id, midpointMjdTai=mjd, **trigger)
+    for k, prv in enumerate(record["prvDiaSources"]):
+        prv.update(diaObjectId=object_id, midpointMjdTai=mjd - 10 * (k + 1))
+    return record
+
+
+def test_the_service_counts_what_it_leaves_out(make_settings, service, kafka):
+    """Through Kafka and Redis: alerts with a bad epoch are enriched, not dead-lettered, and
+    every left-out source and degraded alert is counted by reason."""
+    from alertfeat.subscribe import enriched_alerts
+    from tests.helpers import produce_all
+
+    settings = make_settings()
+    now = time.time() / 86400 + 40587
+    epochs = [now - 20, float("inf"), 1e9, now - 5]
+    records = [_sample_of_object(7, mjd, diaSourceId=1000 + k) for k, mjd in enumerate(epochs)]
+    records[3]["prvDiaSources"][0]["pixelFlags_interpolatedCenter"] = True
+    produce_all(kafka.bootstrap, settings.input_topic, [encode_alert(r, LATEST) for r in records])
+    with service(settings) as svc:
+        got = list(enriched_alerts(settings, max_messages=len(records), idle_timeout_s=60))
+        m = svc.metrics
+        assert len(got) == len(records) and m.total(m.dead_lettered) == 0
+        excluded = {s.labels["reason"]: s.value for metric in m.sources_excluded.collect()
+                    for s in metric.samples if s.name.endswith("_total")}
+        degraded = {s.labels["reason"]: s.value for metric in m.degraded.collect()
+                    for s in metric.samples if s.name.endswith("_total")}
+    # The inf and 1e9 alerts: their diaSource is out of range (their prvDiaSources are too).
+    assert excluded == {"epoch_out_of_range": 6, "pixel_flags": 1}
+    assert degraded["epoch_out_of_range"] == 2
+    by_epoch = sorted(got, key=lambda r: r.view.mjd)
+    assert [r.view.history_source for r in by_epoch] == ["redis_partial", "redis_partial", "alert", "alert"]
