@@ -20,7 +20,9 @@ def _content_before(a, b, mjd, band, flux, flux_err):
         return band[a] < band[b]
     if flux[a] != flux[b]:
         return flux[a] < flux[b]
-    return flux_err[a] < flux_err[b]
+    if flux_err[a] != flux_err[b]:
+        return flux_err[a] < flux_err[b]
+    return np.signbit(flux[a]) and not np.signbit(flux[b])  # -0.0 before 0.0: even the bits agree
 
 
 @njit(cache=True, nogil=True)

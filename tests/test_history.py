@@ -254,11 +254,12 @@ def _features_of(store: RedisHistory, redis_url: str, object_id: int, trigger: R
     return compute_features(lc).tobytes()
 
 
-ROW_CONTENT = st.tuples(st.floats(-400, 5), st.integers(0, 5), st.floats(-1e4, 1e4, width=32),
-                        st.floats(0.5, 100, width=32))
+ROW_CONTENT = st.tuples(st.floats(-400, 5), st.integers(-1, 5),
+                        st.one_of(st.floats(-1e4, 1e4, width=32), st.sampled_from([0.0, -0.0, np.nan])),
+                        st.one_of(st.floats(0.5, 100, width=32), st.just(np.inf)))
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(copies=st.lists(st.tuples(st.integers(1, 5), ROW_CONTENT), min_size=1, max_size=12),
        trigger_copy=ROW_CONTENT, data=st.data())
 def test_duplicate_ids_give_the_same_features_in_any_order(redis_url, key_prefix, copies, trigger_copy, data):
