@@ -16,8 +16,11 @@ class Metrics:
         self.enriched = Counter("alertfeat_enriched", "Alerts enriched and delivered", registry=r)
         self.dead_lettered = Counter("alertfeat_dead_lettered", "Messages sent to the dead-letter topic",
                                      ["reason"], registry=r)
-        self.degraded = Counter("alertfeat_degraded", "Alerts enriched from alert-only or partial history",
+        self.degraded = Counter("alertfeat_degraded", "Alerts enriched from alert-only history",
                                 ["reason"], registry=r)
+        self.history_partial = Counter("alertfeat_history_partial",
+                                       "Alerts merged with a history store that began inside their window",
+                                       registry=r)
         self.sources_excluded = Counter("alertfeat_sources_excluded",
                                         "DiaSources left out of light curves and Redis (docs/data-quality.md)",
                                         ["reason"], registry=r)

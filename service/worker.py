@@ -230,7 +230,7 @@ class Worker:
                 m.degraded.labels("redis_unavailable").inc(int(degraded.sum()))
             partial = result.history_source == HistorySource.REDIS_PARTIAL
             if partial.any():
-                m.degraded.labels("history_partial").inc(int(partial.sum()))
+                m.history_partial.inc(int(partial.sum()))
         m.observe_stages(result.seconds)
         for i in result.enriched_rows.tolist():
             ts_type, ts = records[i].timestamp()

@@ -172,6 +172,7 @@ def test_the_service_counts_what_it_leaves_out(make_settings, service, kafka):
         got = list(enriched_alerts(settings, max_messages=len(records), idle_timeout_s=60))
         m = svc.metrics
         assert len(got) == len(records) and m.total(m.dead_lettered) == 0
+        assert m.total(m.history_partial) == 2  # a new store: the two valid alerts say redis_partial
         excluded = {s.labels["reason"]: s.value for metric in m.sources_excluded.collect()
                     for s in metric.samples if s.name.endswith("_total")}
         degraded = {s.labels["reason"]: s.value for metric in m.degraded.collect()
