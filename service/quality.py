@@ -92,8 +92,8 @@ def screen(batch: DecodedBatch, now_s: float | None = None) -> dict[str, int]:
     counts = np.zeros(len(REASONS), np.int64)
     code = _reasons(batch.sources, lo, hi)
     has_rows = batch.sources.counts() > 0
-    first = np.minimum(batch.sources.offsets[:-1], max(len(code) - 1, 0))
-    batch.trigger_kept = has_rows & (code[first] == 0) if len(code) else np.zeros(batch.n, bool)
+    batch.trigger_kept = np.zeros(batch.n, bool)
+    batch.trigger_kept[has_rows] = code[batch.sources.offsets[:-1][has_rows]] == 0
     batch.epoch_ok = batch.ok & (batch.mjd >= lo) & (batch.mjd <= hi)
     counts += np.bincount(code, minlength=len(REASONS))
     batch.sources = batch.sources.kept(code == 0)
