@@ -49,6 +49,10 @@ log = logging.getLogger(__name__)
 # they are applied before storing now (docs/data-quality.md), so version 2 drops them.
 STORE_FORMAT = 2
 RECORD = np.dtype([("source_id", "<i8"), ("mjd", "<f8"), ("flux", "<f4"), ("flux_err", "<f4"), ("band", "i1")])
+# Format 1, still read: an object without a format-2 key is migrated from its h: key on first use.
+LEGACY_RECORD = np.dtype(
+    [("source_id", "<i8"), ("mjd", "<f8"), ("flux", "<f4"), ("flux_err", "<f4"), ("flags", "<i8"), ("band", "i1")]
+)
 # Records older than window + slack are trimmed, so a rewrite happens about once a month per
 # object instead of at every alert. Reads always cut to the exact window.
 TRIM_SLACK_DAYS = 30.0
@@ -88,6 +92,10 @@ def history_key(prefix: str, object_id: int) -> str:
     return f"{prefix}h{STORE_FORMAT}:{{{object_id}}}"
 
 
+def legacy_key(prefix: str, object_id: int) -> str:
+    return f"{prefix}h:{{{object_id}}}"
+
+
 def since_key(prefix: str) -> str:
     """The marker: the store holds every usable source from this MJD on. Never expires."""
     return f"{prefix}h{STORE_FORMAT}:since"
@@ -121,8 +129,18 @@ def records_to_sources(counts: np.ndarray, rec: np.ndarray) -> Sources:
         band=rec["band"].astype(np.int8),
         flux=rec["flux"].astype(np.float64),
         flux_err=rec["flux_err"].astype(np.float64),
-        flags=np.zeros(len(rec), np.int64),  # only usable sources are stored: no excluding flag
+        # Format 2 stores only usable sources, so no excluding flag; format 1 kept them.
+        flags=rec["flags"].astype(np.int64) if "flags" in rec.dtype.names else np.zeros(len(rec), np.int64),
     )
+
+
+def interleave(a: Sources, b: Sources) -> Sources:
+    """Per alert, a's rows then b's rows."""
+    alert_of_row = np.concatenate([np.repeat(np.arange(a.n_alerts), a.counts()),
+                                   np.repeat(np.arange(b.n_alerts), b.counts())])
+    order = np.argsort(alert_of_row, kind="stable")
+    return Sources.from_arrays(a.counts() + b.counts(), **{
+        name: np.concatenate([getattr(a, name), getattr(b, name)])[order] for name in SOURCE_COLUMNS})
 
 
 def sources_to_records(src: Sources, rows: np.ndarray) -> np.ndarray:
@@ -236,12 +254,27 @@ class RedisHistory:
             pipe.add("GET", key, key=key)
         created, since, *replies = pipe.execute()
         since = self._since(created, since)
-        stored = self._parse(batch.n, alerts, keys, replies)
-        stored = stored.kept(usable_rows(stored))  # defensive: a record stored by hand or by a bug
+        stored = self._parse(batch.n, alerts, keys, replies, RECORD)
+        stored, migrate = self._with_legacy(batch, alerts, stored)
+        stored = stored.kept(usable_rows(stored))  # format 1's flags; else a record stored by hand or a bug
         repeated = repeated_objects(batch, alerts)
         keep = storable(own, newest_epochs(batch.mjd, stored, repeated), self.window_days)
-        self._write_back(batch, alerts, keys, own, stored, keep)
+        self._write_back(batch, alerts, keys, own, stored, keep, migrate)
         return stored, batch_mates(own, keep, repeated, batch.n), since
+
+    def _with_legacy(self, batch: DecodedBatch, alerts: np.ndarray, stored: Sources) -> tuple[Sources, list[int]]:
+        """Objects without a format-2 key: read their format-1 key, if any (one more round trip).
+        Returns the stored records with those added, and the alerts whose object they came from."""
+        empty = alerts[stored.counts()[alerts] == 0]
+        if len(empty) == 0:
+            return stored, []
+        keys = [legacy_key(self.prefix, int(o)) for o in batch.object_id[empty].tolist()]
+        pipe = RawPipeline(self.client)
+        for key in keys:
+            pipe.add("GET", key, key=key)
+        legacy = self._parse(batch.n, empty, keys, pipe.execute(), LEGACY_RECORD)
+        found = empty[legacy.counts()[empty] > 0]
+        return (interleave(stored, legacy) if len(found) else stored), found.tolist()
 
     def _since(self, created, since) -> float:
         for reply in (created, since):
@@ -257,10 +290,11 @@ class RedisHistory:
             return np.inf
 
     def _write_back(self, batch: DecodedBatch, alerts: np.ndarray, keys: list[str], own: Sources,
-                    stored: Sources, keep: np.ndarray) -> None:
+                    stored: Sources, keep: np.ndarray, migrate: list[int]) -> None:
         """APPEND, once per object, the storable sources Redis lacks; then trim each object once,
         at the cutoff of its newest alert in the batch, if anything held or appended is older.
-        The result is the same however the alerts fell into batches."""
+        The result is the same however the alerts fell into batches. Objects read from format 1
+        (the alerts `migrate`) first get those records in format 2, and their old key goes."""
         alert_of_row = np.repeat(np.arange(batch.n), own.counts())
         missing = rows_not_in(own.offsets, own.source_id, stored.offsets, stored.source_id, alerts) & keep
         rows = np.flatnonzero(missing)
@@ -273,6 +307,15 @@ class RedisHistory:
             if held.stop > held.start:
                 oldest[key] = float(stored.mjd[held].min())
         pipe = RawPipeline(self.client)
+        migrated = set()
+        for i in migrate:
+            key, old = key_of_alert[i], legacy_key(self.prefix, int(batch.object_id[i]))
+            if key not in migrated:
+                migrated.add(key)
+                held = stored.rows(i)
+                pipe.add("APPEND", key, sources_to_records(stored, np.arange(held.start, held.stop)).tobytes(), key=key)
+                pipe.add("EXPIRE", key, self.ttl_s, key=key)
+                pipe.add("UNLINK", old, key=old)
         if len(rows):
             # One object may have several alerts in the batch, all of which read the same state:
             # append each (object, source id) once.
@@ -299,7 +342,7 @@ class RedisHistory:
             if isinstance(reply, redis.ResponseError):
                 log.error("history write failed: %s", reply)
 
-    def _parse(self, n: int, alerts: np.ndarray, keys: list[str], replies: list) -> Sources:
+    def _parse(self, n: int, alerts: np.ndarray, keys: list[str], replies: list, record: np.dtype) -> Sources:
         counts = np.zeros(n, np.int64)
         chunks = []
         for i, key, raw in zip(alerts.tolist(), keys, replies):
@@ -307,9 +350,9 @@ class RedisHistory:
                 if not str(raw).startswith("WRONGTYPE"):
                     raise raw  # the server cannot answer (cluster down, loading, ...): degrade the batch
                 log.error("history key %s holds another type (%s); ignored", key, raw)
-            elif raw and len(raw) % RECORD.itemsize:
+            elif raw and len(raw) % record.itemsize:
                 log.error("history key %s holds %d bytes, not whole records; ignored", key, len(raw))
             elif raw:
-                counts[i] = len(raw) // RECORD.itemsize
+                counts[i] = len(raw) // record.itemsize
                 chunks.append(raw)
-        return records_to_sources(counts, np.frombuffer(b"".join(chunks), RECORD))
+        return records_to_sources(counts, np.frombuffer(b"".join(chunks), record))

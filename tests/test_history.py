@@ -299,3 +299,28 @@ def test_redis_restarted_empty_marks_alerts_partial():
         lc, source = store.merge(_batch([(1, t0 + 410 + 365, [(52, t0 + 410 + 365)])]))
         assert source.tolist() == [HistorySource.REDIS]  # the window lies wholly after the restart
         assert lc.source_id.tolist() == [51, 52]
+
+
+def test_format_1_records_are_migrated_on_first_use(redis_url, key_prefix):
+    """Operators upgrade with live Redis: an object's format-1 key (33-byte records with flags)
+    is read when it has no format-2 key yet, its usable records move to h2:, and h: goes."""
+    from alertfeat.decode.fields import FLAG_FIELDS
+    from alertfeat.history import LEGACY_RECORD, legacy_key
+
+    client = redis_lib.Redis.from_url(redis_url)
+    old = np.zeros(5, LEGACY_RECORD)
+    old["source_id"] = [1, 2, 3, 4, 5]
+    old["mjd"] = [60000.0, 60010.0, 60020.0, 60030.0, 60100.0 - 365 - TRIM_SLACK_DAYS - 5]
+    old["flux"] = [10.0, 11.0, 12.0, np.nan, 13.0]
+    old["flux_err"] = 1.0
+    old["band"] = 2
+    old["flags"][2] = 1 << FLAG_FIELDS.index("pixelFlags_saturatedCenter")
+    client.set(legacy_key(key_prefix, 3), old.tobytes())
+    client.expire(legacy_key(key_prefix, 3), 10_000)
+    store = _store(redis_url, key_prefix)
+    lc, _ = store.merge(_batch([(3, 60100.0, [(6, 60100.0)])]))
+    assert lc.source_id.tolist() == [1, 2, 6]  # 3 flagged, 4 NaN, 5 out of the window
+    assert sorted(_stored_ids(redis_url, key_prefix, 3)) == [1, 2, 6]  # 5 trimmed at once
+    assert not client.exists(legacy_key(key_prefix, 3))
+    lc, _ = store.merge(_batch([(3, 60110.0, [(7, 60110.0)])]))
+    assert lc.source_id.tolist() == [1, 2, 6, 7]
