@@ -21,7 +21,8 @@ write Redis: no single alert can move an object's newest epoch past the wall clo
 
 A marker key per store holds the epoch from which the store is complete. It is set when absent
 (a new store, or Redis restarted empty); alerts whose window starts before it are marked
-`redis_partial`. The record format is versioned in the key names (h2:); see docs/data-quality.md.
+`redis_partial`. The record format is versioned in the key names (h2:); an object's format-1
+key (h:) is migrated on first use. See docs/data-quality.md.
 
 If Redis fails, the batch is computed from the alerts alone and marked as such; the stream never
 stops for Redis.
