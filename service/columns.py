@@ -22,7 +22,7 @@ class Sources:
     band: np.ndarray  # int8 [m], index into BANDS or UNKNOWN_BAND
     flux: np.ndarray  # float64 [m], psfFlux in nJy; NaN when null
     flux_err: np.ndarray  # float64 [m], psfFluxErr; NaN when null
-    flags: np.ndarray  # int64 [m], packed flag bits (decode.fields.FLAG_FIELDS); 0 for stored records
+    flags: np.ndarray  # int64 [m], packed flag bits (decode.fields.FLAG_FIELDS); 0 for format-2 stored records
 
     @property
     def n_alerts(self) -> int:
