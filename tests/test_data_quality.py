@@ -7,8 +7,8 @@ import io
 import json
 import math
 import subprocess
-import time
 import sys
+import time
 
 import fastavro
 import numpy as np
@@ -115,7 +115,8 @@ def test_excluding_pixel_flags_drop_the_point(pipeline, flag):
 def test_a_flagged_trigger_is_left_out_but_the_alert_is_enriched(pipeline):
     result = pipeline.process([encode_alert(_sample(pixelFlags_saturatedCenter=True), LATEST)])
     assert len(result.enriched) == 1
-    assert sorted(result.light_curves.source_id.tolist()) == sorted(p["diaSourceId"] for p in _sample()["prvDiaSources"])
+    prv_ids = sorted(p["diaSourceId"] for p in _sample()["prvDiaSources"])
+    assert sorted(result.light_curves.source_id.tolist()) == prv_ids
 
 
 def test_unusable_values_are_counted_by_reason(pipeline):
