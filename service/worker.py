@@ -220,11 +220,19 @@ class Worker:
         m.enriched.inc(len(result.enriched))
         for i in result.dead_rows.tolist():
             m.dead_lettered.labels(result.decoded.error_reason[i]).inc()
+        for reason, count in result.excluded.items():
+            m.sources_excluded.labels(reason).inc(count)
+        d = result.decoded
+        bad_epoch = d.ok & ~d.epoch_ok
+        if bad_epoch.any():
+            m.degraded.labels("epoch_out_of_range").inc(int(bad_epoch.sum()))
         if self.pipeline.history is not None:
-            d = result.decoded
-            degraded = d.ok & d.has_object & (result.history_source == HistorySource.ALERT)
+            degraded = d.ok & d.has_object & d.epoch_ok & (result.history_source == HistorySource.ALERT)
             if degraded.any():
                 m.degraded.labels("redis_unavailable").inc(int(degraded.sum()))
+            partial = result.history_source == HistorySource.REDIS_PARTIAL
+            if partial.any():
+                m.history_partial.inc(int(partial.sum()))
         m.observe_stages(result.seconds)
         for i in result.enriched_rows.tolist():
             ts_type, ts = records[i].timestamp()

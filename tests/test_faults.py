@@ -180,7 +180,8 @@ def test_redis_stopped_for_30_s_degrades_then_recovers_without_restart(make_sett
     sources = collections.Counter()
     for got in enriched_alerts(settings, max_messages=900, idle_timeout_s=30):
         sources[got.view.history_source] += 1
-    assert sources == {"redis": 600, "alert": 300}
+    # Persistence is off: the restarted server is empty, so its alerts say so (as does a new store).
+    assert sources == {"redis_partial": 600, "alert": 300}
 
 
 def _wait_consumed(port: int, n: int, svc: ServiceProcess, timeout_s: float = 120) -> None:

@@ -100,7 +100,7 @@ def test_redis_acl_user(redis_url):
     with server:
         good = RedisHistory.from_url(server.url, "acl:", 365.0, 400.0, 2.0)
         _, source = good.merge(_batch([(1, 60000.0, [(1, 60000.0)])]))
-        assert source.tolist() == [HistorySource.REDIS]
+        assert source.tolist() == [HistorySource.REDIS_PARTIAL]
         wrong = RedisHistory.from_url(f"redis://alertfeat:wrong@127.0.0.1:{server.port}/0", "acl:", 365.0, 400.0, 2.0)
         _, source = wrong.merge(_batch([(1, 60000.0, [(1, 60000.0)])]))
         assert source.tolist() == [HistorySource.ALERT]  # refused: degraded, not crashed
@@ -116,7 +116,7 @@ def test_redis_over_tls(certs):
         store = RedisHistory.from_url(server.url, "tls:", 365.0, 400.0, 2.0)
         lc, source = store.merge(_batch([(2, 60000.0, [(5, 60000.0)])]))
         lc, source = store.merge(_batch([(2, 60010.0, [(6, 60010.0)])]))
-        assert source.tolist() == [HistorySource.REDIS] and np.array_equal(lc.source_id, [5, 6])
+        assert source.tolist() == [HistorySource.REDIS_PARTIAL] and np.array_equal(lc.source_id, [5, 6])
         plain = RedisHistory.from_url(f"redis://127.0.0.1:{server.port}/0", "tls:", 365.0, 400.0, 1.0)
         _, source = plain.merge(_batch([(2, 60020.0, [(7, 60020.0)])]))
         assert source.tolist() == [HistorySource.ALERT]  # a plain client gets nothing from a TLS port
