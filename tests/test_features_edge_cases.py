@@ -1,4 +1,4 @@
-"""Every edge case FEATURES.md names gives a defined result, never an exception."""
+"""Every edge case docs/features.md names gives a defined result, never an exception."""
 
 from __future__ import annotations
 
@@ -62,7 +62,7 @@ SIDED = ("psfFluxRiseRate", "psfFluxDeclineRate")  # their minimum is per side o
 @pytest.mark.parametrize("oracle", [o for o in BAND_ORACLES if o.min_points > 0 and o.feature not in SIDED],
                          ids=lambda o: o.feature + "-" + o.library)
 def test_feature_is_nan_below_its_minimum_and_defined_at_it(oracle):
-    """FEATURES.md's minimum number of points, feature by feature (from the oracle table)."""
+    """docs/features.md's minimum number of points, feature by feature (from the oracle table)."""
     below = _random_band(oracle.min_points - 1, seed=oracle.min_points)
     at = _random_band(oracle.min_points, seed=oracle.min_points)
     rows = features_of(curve(*below), curve(*at))

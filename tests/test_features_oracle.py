@@ -29,7 +29,7 @@ CANCEL_ATOL = 1e-9  # x the flux scale of the feature's unit
 # Two float64 evaluations of a near-exact fit's power (1 - power ~ 1e-10) differ by up to ~2e-11 on
 # these curves; the FAP is compared to that precision times its condition number.
 POWER_AGREEMENT = 5e-11
-MIN_ARGMAX_AGREEMENT = 0.99  # FEATURES.md
+MIN_ARGMAX_AGREEMENT = 0.99  # docs/features.md
 MIN_SECOND_PEAK_AGREEMENT = 0.95
 MIN_PERIOD_RECOVERY = 0.95
 DAILY_ALIASES = (-2, -1, 1, 2)  # cycles/day; every simulated epoch falls in the same 0.3-d nightly window
@@ -162,7 +162,7 @@ def test_periodogram_argmax_matches_the_dense_grid(run: Run):
     """Our coarse-then-refine search against astropy on the full grid (the same grid, every frequency)."""
     ran = np.array([pg.ran for pg in run.periodograms])
     period = run.column("multiPeriod")
-    assert np.array_equal(np.isfinite(period), ran), "the periodogram gate differs from FEATURES.md's"
+    assert np.array_equal(np.isfinite(period), ran), "the periodogram gate differs from docs/features.md's"
     best = [grid_index(p) == pg.argmax for p, pg in zip(period, run.periodograms) if pg.ran]
     assert np.mean(best) >= MIN_ARGMAX_AGREEMENT, f"argmax agrees on {np.mean(best):.2%}"
 

@@ -2,13 +2,17 @@
 
 Light curves of at most FULL_GRID_MAX_POINTS points take the full grid in float64 SIMD (exact).
 Larger ones would cost more than the feature budget that way (~18,000 frequencies x ~80 points), so:
-1. scan every COARSE_STEP-th grid frequency in float32 SIMD (gls.lane_powers);
-2. around each coarse peak whose interpolated height reaches REFINE_RATIO x a lower bound of the
-   second-highest local maximum, scan the full grid in 16-frequency float32 windows, climbing while
-   the maximum sits on the range's edge, and keep the local maxima found;
+1. scan every COARSE_STEP-th (even) grid frequency in float32 SIMD (gls.lane_powers);
+2. bound the second-highest local maximum of the full grid from below by the second-highest coarse
+   local maximum T (each coarse local maximum encloses a distinct full-grid one at least as high);
+   an odd frequency can exceed its two even neighbours by at most the factor margin(span), from the
+   curve's own time span (see _margin). Every odd frequency whose neighbours times that margin reach
+   T is evaluated (16-frequency float32 windows); no other point can be, or border, a local maximum
+   of height >= T, so the two highest local maxima are among those found;
 3. re-evaluate in float64 the local maxima whose float32 power ties the best two within float32's
    error (F32_TIE), and report the best two from the float64 values.
-tests/test_features_oracle.py checks the result against astropy on the full grid.
+tests/test_features_argmax.py checks the result against astropy on the full grid, on real and
+simulated light curves.
 
 Phases exp(i omega_k t) come from recurrences and tables, never from sin/cos per frequency: the
 scan advances one phase per point per block of BLOCK coarse frequencies and keeps each block's
@@ -26,16 +30,15 @@ from numba import njit
 from .gls import LANES, LANES_F64, exact_powers, lane_powers, phase_table
 
 COARSE_STEP = 2  # grid frequencies per coarse frequency: ~2 per peak width at a 365-d baseline
-REFINE_RATIO = 0.8
 BLOCK = 2 * LANES  # coarse frequencies per scan block
-WINDOW_LEAD = 6  # a window starts at least this many grid frequencies below its coarse peak
-MAX_WINDOWS = 256
-MAX_FOUND = 1024
-SPAN = 8 * LANES  # grid frequencies one climb may cover
 F32_TIE = 1e-4  # relative: float32 powers this close to the second-best are re-ranked in float64
 MAX_EXACT = 64
+MAX_CLIMB = 128  # float64 steps from a float32 local maximum to the float64 one (a few in practice)
 FULL_GRID_MAX_POINTS = 24
 PARAMS_PER_BAND = 3  # a band with exactly this many points is fitted exactly at every frequency
+# Above this phase drift per grid step at the span's ends (radians) the margin is unbounded and
+# every odd frequency is evaluated (spans beyond ~2.2 years on the published grid).
+MAX_STEP_PHASE = 1.2
 
 Workspace = namedtuple("Workspace", [
     "coarse",  # float32 [n_blocks * BLOCK]: coarse powers
@@ -48,9 +51,10 @@ Workspace = namedtuple("Workspace", [
     "cur_c", "cur_s",  # float64 [cap]: phases being advanced
     "cur_c32", "cur_s32", "w32", "wy32",  # float32 [cap]
     "window",  # float32 [LANES]
-    "span",  # float64 [SPAN]: float32 powers along one climb
-    "found_k", "found_p",  # [MAX_FOUND]: float32 local maxima
-    "seen",  # uint8 [n_freq]: grid indices already recorded
+    "fine",  # float32 [n_freq + LANES]: powers of the evaluated windows
+    "known",  # uint8 [n_freq + LANES]: fine[k] holds a value
+    "starts",  # int64 [n_freq]: first grid index of each evaluated window
+    "found_k", "found_p",  # [n_freq]: float32 local maxima
     "around",  # float64 [3]
     "dense",  # float64 [n_freq]: the full grid
     "table_c", "table_s",  # float64 [cap * LANES_F64]: exp(i l domega t), l < 8
@@ -74,9 +78,10 @@ def new_workspace(capacity, n_freq):
         np.empty(cap), np.empty(cap),
         np.empty(cap, np.float32), np.empty(cap, np.float32), np.empty(cap, np.float32), np.empty(cap, np.float32),
         np.empty(LANES, np.float32),
-        np.empty(SPAN),
-        np.empty(MAX_FOUND, np.int64), np.empty(MAX_FOUND),
-        np.zeros(n_freq, np.uint8),
+        np.empty(n_freq + LANES, np.float32),
+        np.zeros(n_freq + LANES, np.uint8),
+        np.empty(n_freq, np.int64),
+        np.empty(n_freq, np.int64), np.empty(n_freq),
         np.empty(3),
         np.empty(n_freq),
         np.empty(cap * LANES_F64), np.empty(cap * LANES_F64),
@@ -139,7 +144,7 @@ def _exact_range(k_first, count, n, w, wy, seg, weight, chi2_0, share, ws, out):
 def _exact_local_max(k, n_freq, n, w, wy, seg, weight, chi2_0, share, ws, top_k, top_p):
     """From grid index k, climb the float64 power to a local maximum and offer it."""
     around = ws.around
-    for _ in range(SPAN):
+    for _ in range(MAX_CLIMB):
         lo = max(k - 1, 0)
         hi = min(k + 1, n_freq - 1)
         _exact_range(lo, hi - lo + 1, n, w, wy, seg, weight, chi2_0, share, ws, around)
@@ -240,42 +245,33 @@ def _coarse_scan(t, f_min, df, n_freq, seg, weight, chi2_0, share, ws):
     return n_coarse
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
-def _climb(j, n_freq, n, seg, weight, chi2_0, share, ws):
-    """float32 powers around coarse peak j, extending while the maximum sits on an edge inside the grid.
 
-    Returns the evaluated grid range [lo, hi) and the grid index held by ws.span[0].
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _margin(span, df):
+    """How far an odd grid frequency's power can exceed both its even neighbours' (a factor).
+
+    One grid step turns the phase of a point at time t (centred) by 2 pi df t, at most
+    phi = pi df span at the span's ends. A sinusoid fitted at a peak keeps a fraction
+    >= cos^2(phi) of its power one step away: the least is for points split between the two ends
+    (uniform times keep sinc^2). So the peak is at most 1 / cos^2(phi) x its higher neighbour.
+    Empirical check: tests/test_features_argmax.py (real and simulated light curves).
+    Returns inf when the span is so long that the bound says nothing.
     """
-    span, window = ws.span, ws.window
-    first = max(j - WINDOW_LEAD // COARSE_STEP, 0)
-    lo = first * COARSE_STEP
-    origin = lo - (SPAN - LANES) // 2
-    _window(first, n, seg, weight, chi2_0, share, ws)
-    hi = min(lo + LANES, n_freq)
-    for k in range(lo, hi):
-        span[k - origin] = window[k - lo]
-    while True:
-        arg = lo
-        for k in range(lo + 1, hi):
-            if span[k - origin] > span[arg - origin]:
-                arg = k
-        if arg == lo and lo > 0 and lo > origin:
-            # the window must reach lo from an aligned start at or below lo - LANES
-            start = max(((lo - LANES + COARSE_STEP - 1) // COARSE_STEP) * COARSE_STEP, 0)
-            _window(start // COARSE_STEP, n, seg, weight, chi2_0, share, ws)
-            new_lo = max(start, origin)
-            for k in range(new_lo, lo):
-                span[k - origin] = window[k - start]
-            lo = new_lo
-        elif arg == hi - 1 and hi < n_freq and hi < origin + SPAN:
-            start = (hi // COARSE_STEP) * COARSE_STEP
-            _window(start // COARSE_STEP, n, seg, weight, chi2_0, share, ws)
-            stop = min(start + LANES, n_freq, origin + SPAN)
-            for k in range(hi, stop):
-                span[k - origin] = window[k - start]
-            hi = stop
-        else:
-            return lo, hi, origin
+    phi = math.pi * df * span
+    if phi >= MAX_STEP_PHASE:
+        return np.inf
+    return (1.0 + F32_TIE) / math.cos(phi) ** 2
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _value(k, ws):
+    """float32 power at grid index k: a window's value, else the coarse scan's (even k only)."""
+    if ws.known[k]:
+        return np.float64(ws.fine[k])
+    if k % COARSE_STEP == 0:
+        return np.float64(ws.coarse[k // COARSE_STEP])
+    return np.nan
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -298,70 +294,59 @@ def search_peaks(t, w, wy, seg, weight, chi2_0, share, f_min, df, n_freq, ws, to
         ws.w32[i] = w[i]
         ws.wy32[i] = wy[i]
 
-    # 1. The coarse scan.
+    # 1. The coarse scan (even grid indices).
     n_coarse = _coarse_scan(t, f_min, df, n_freq, seg, weight, chi2_0, share, ws)
     coarse = ws.coarse
 
-    # Coarse local maxima, ranked by the vertex of the parabola through their neighbours. The two
-    # highest coarse maxima bound the second-highest local maximum from below; peaks that cannot
-    # reach REFINE_RATIO x that bound are dropped before sorting.
-    peaks = np.empty(n_coarse, np.int64)
-    n_peaks = 0
-    for j in range(1, n_coarse - 1):  # branch-free compaction: one frequency in three is a peak
-        peaks[n_peaks] = j
-        n_peaks += (coarse[j] >= coarse[j - 1]) & (coarse[j] >= coarse[j + 1])
-    if coarse[0] >= coarse[1]:
-        peaks[n_peaks] = 0
-        n_peaks += 1
-    if coarse[n_coarse - 1] >= coarse[n_coarse - 2]:
-        peaks[n_peaks] = n_coarse - 1
-        n_peaks += 1
-    first_value = -np.inf
-    second_value = -np.inf
-    for m in range(n_peaks):
-        p = np.float64(coarse[peaks[m]])
-        if p > second_value:
-            second_value = max(min(p, first_value), second_value)
-            first_value = max(p, first_value)
-    # A vertex is at most 1.25 x its peak's value (neighbours between 0 and the value).
-    floor = REFINE_RATIO * second_value
-    heights = np.empty(n_peaks)
-    n_kept = 0
-    for m in range(n_peaks):
-        j = peaks[m]
+    # 2. T: the second-highest coarse local maximum, less float32's error.
+    first = -np.inf
+    second = -np.inf
+    for j in range(n_coarse):
         p = np.float64(coarse[j])
-        if p < floor / 1.25:
-            continue
-        height = p
-        if 0 < j < n_coarse - 1:
-            left = np.float64(coarse[j - 1])
-            right = np.float64(coarse[j + 1])
-            curvature = 2.0 * p - left - right
-            if curvature > 0.0:
-                height = p + (right - left) ** 2 / (8.0 * curvature)
-        if height >= floor:
-            heights[n_kept] = height
-            peaks[n_kept] = j
-            n_kept += 1
-    order = np.argsort(-heights[:n_kept], kind="mergesort")
+        if (j == 0 or p > coarse[j - 1]) and (j == n_coarse - 1 or p >= coarse[j + 1]):
+            if p > first:
+                second = first
+                first = p
+            elif p > second:
+                second = p
+    threshold = second - F32_TIE * abs(first)
+    margin = _margin(t.max() - t.min(), df)
 
-    # 2. Full-grid windows around the promising coarse peaks, float32.
-    found_k, found_p, seen, span = ws.found_k, ws.found_p, ws.seen, ws.span
+    # Windows of LANES grid frequencies from k - 1, for every odd k that could reach the threshold.
+    n_windows = 0
+    end = 0  # grid indices below end are known
+    for k in range(1, n_freq, COARSE_STEP):
+        if k < end:
+            continue
+        j = k // COARSE_STEP
+        neighbour = np.float64(coarse[j])
+        if k + 1 < n_freq:
+            neighbour = max(neighbour, np.float64(coarse[j + 1]))
+        if neighbour * margin < threshold:
+            continue
+        _window(j, n, seg, weight, chi2_0, share, ws)
+        start = k - 1
+        for lane in range(LANES):
+            ws.fine[start + lane] = ws.window[lane]
+            ws.known[start + lane] = 1
+        ws.starts[n_windows] = start
+        n_windows += 1
+        end = start + LANES
+
+    # Float32 local maxima at or above the threshold: every one lies in a window (its odd
+    # neighbours, or itself, passed the test above) with both neighbours known.
+    found_k, found_p = ws.found_k, ws.found_p
     n_found = 0
     best = -np.inf
     second = -np.inf
-    for rank in range(n_kept):
-        if heights[order[rank]] < REFINE_RATIO * second:
-            break
-        if rank >= MAX_WINDOWS or n_found > MAX_FOUND - SPAN:
-            break  # rare: a forest of near-equal peaks; the best of those climbed so far win
-        lo, hi, origin = _climb(peaks[order[rank]], n_freq, n, seg, weight, chi2_0, share, ws)
-        for k in range(lo, hi):
-            p = span[k - origin]
-            left_ok = k == 0 or (k > lo and p > span[k - 1 - origin])
-            right_ok = k == n_freq - 1 or (k < hi - 1 and p >= span[k + 1 - origin])
-            if left_ok and right_ok and not seen[k]:
-                seen[k] = 1
+    for m in range(n_windows):
+        for k in range(ws.starts[m], min(ws.starts[m] + LANES, n_freq)):
+            p = np.float64(ws.fine[k])
+            if p < threshold:
+                continue
+            left = _value(k - 1, ws) if k > 0 else -np.inf
+            right = _value(k + 1, ws) if k < n_freq - 1 else -np.inf
+            if p > left and p >= right:  # an unknown (NaN) neighbour fails both
                 found_k[n_found] = k
                 found_p[n_found] = p
                 n_found += 1
@@ -370,6 +355,8 @@ def search_peaks(t, w, wy, seg, weight, chi2_0, share, f_min, df, n_freq, ws, to
                     best = p
                 elif p > second:
                     second = p
+    for m in range(n_windows):
+        ws.known[ws.starts[m]:ws.starts[m] + LANES] = 0
 
     # 3. Float64 values for the float32 local maxima that tie the best two within float32 error.
     floor = (second if second > -np.inf else best) - F32_TIE * abs(best)
@@ -378,5 +365,3 @@ def search_peaks(t, w, wy, seg, weight, chi2_0, share, f_min, df, n_freq, ws, to
         if found_p[ranked[m]] < floor:
             break
         _exact_local_max(found_k[ranked[m]], n_freq, n, w, wy, seg, weight, chi2_0, share, ws, top_k, top_p)
-    for m in range(n_found):
-        seen[found_k[m]] = 0
