@@ -57,10 +57,10 @@ def macho_alerts() -> list[tuple[str, SimCurve]]:
 @pytest.mark.slow
 def test_real_light_curves_peaks_are_the_full_grids():
     named = macho_alerts()
-    assert len(macho_light_curves()) == 10 and len(named) >= 800
+    assert len(macho_light_curves()) == 10 and len(named) >= 700  # 432 year windows, 320 cut to 80 epochs
     ran, misses = _misses(named)
     print(f"MACHO alert windows: {ran} with a periodogram, {len(misses)} misses")
-    assert ran >= 700
+    assert ran >= 650
     assert not misses, "\n".join(misses)
 
 
