@@ -225,30 +225,39 @@ def search_peaks(t, w, wy, seg, weight, chi2_0, share, f_min, df, n_freq, ws, to
     if n <= FULL_GRID_MAX_POINTS:
         _full_grid(t, w, wy, seg, weight, chi2_0, share, f_min, df, n_freq, ws, top_k, top_p)
         return
-    # 1. The float32 scan of the whole grid, then its two highest local maxima.
+    # 1. The float32 scan of the whole grid. In one pass, keep the local maxima that could tie the
+    # best two: those reaching the running floor (second-best so far less F32_TIE), which only rises.
     _scan(t, w, wy, f_min, df, n_freq, seg, weight, chi2_0, share, ws)
     power = ws.scan
+    found_k, found_p = ws.found_k, ws.found_p
+    n_found = 0
     best = -np.inf
     second = -np.inf
+    floor = -np.inf
     for k in range(n_freq):
         p = power[k]
+        if p < floor:  # almost every frequency: one predictable branch
+            continue
         if (k == 0 or p > power[k - 1]) and (k == n_freq - 1 or p >= power[k + 1]):
+            found_k[n_found] = k
+            found_p[n_found] = p
+            n_found += 1
             if p > best:
                 second = best
                 best = p
             elif p > second:
                 second = p
+            floor = second - F32_TIE  # powers are <= 1: below the final floor, and never falls
 
     # 2. Float64 values for the float32 local maxima that tie the best two within float32 error.
     floor = (second if second > -np.inf else best) - F32_TIE * abs(best)
-    found_k, found_p = ws.found_k, ws.found_p
-    n_found = 0
-    for k in range(n_freq):
-        p = power[k]
-        if p >= floor and (k == 0 or p > power[k - 1]) and (k == n_freq - 1 or p >= power[k + 1]):
-            found_k[n_found] = k
-            found_p[n_found] = p
-            n_found += 1
+    kept = 0
+    for m in range(n_found):
+        if found_p[m] >= floor:
+            found_k[kept] = found_k[m]
+            found_p[kept] = found_p[m]
+            kept += 1
+    n_found = kept
     ranked = np.argsort(-found_p[:n_found], kind="mergesort")
     for m in range(min(n_found, MAX_EXACT)):
         _exact_local_max(found_k[ranked[m]], n_freq, n, w, wy, seg, weight, chi2_0, share, ws, top_k, top_p)
