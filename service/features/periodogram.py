@@ -2,7 +2,7 @@
 
 Every grid frequency is evaluated; none is skipped. Light curves of at most FULL_GRID_MAX_POINTS
 points take the grid in float64 SIMD (exact). Larger ones:
-1. scan the whole grid in float32 SIMD (gls.lane_powers), 16 frequencies per vector;
+1. scan the whole grid in float32 SIMD (gls.lane_powers), 32 frequencies per vector;
 2. take the float32 local maxima whose power ties the best two within float32's error (F32_TIE),
    climb each to its float64 local maximum, and report the best two from the float64 values.
 So the result is the full grid's, except where two peaks' float64 powers differ by less than
