@@ -78,7 +78,8 @@ def _periodogram_features(t, f, e, seg, row, f_min, df, n_freq, f_max, min_resid
         if not exact_fit:
             n_scanned_bands = n_bands
     n_used = used_seg[n_bands]
-    if n_used - PARAMS_PER_BAND * n_bands < min_residual_dof:
+    # Only bands fitted exactly (3 points each) leave no degrees of freedom and no frequency to find.
+    if n_used - PARAMS_PER_BAND * n_bands < min_residual_dof or n_scanned_bands == 0:
         return
 
     tt = scratch[0, :n_used]
@@ -139,17 +140,10 @@ def _periodogram_features(t, f, e, seg, row, f_min, df, n_freq, f_max, min_resid
 
     top_k = np.empty(2, np.int64)
     top_p = np.empty(2)
-    if n_scanned_bands == 0:
-        # Every band is fitted exactly: the power is 1 everywhere, so the first grid frequency is the
-        # maximum (np.argmax order) and there is no second local maximum.
-        top_k[0] = 0
-        top_p[0] = 1.0
-        top_k[1] = -1
-    else:
-        n_scanned = used_seg[n_scanned_bands]
-        search_peaks(tt[:n_scanned], w[:n_scanned], wy[:n_scanned], used_seg[:n_scanned_bands + 1],
-                     weight[:n_scanned_bands], chi2_0[:n_scanned_bands], exact_share, f_min, df, n_freq, ws,
-                     top_k, top_p)
+    n_scanned = used_seg[n_scanned_bands]
+    search_peaks(tt[:n_scanned], w[:n_scanned], wy[:n_scanned], used_seg[:n_scanned_bands + 1],
+                 weight[:n_scanned_bands], chi2_0[:n_scanned_bands], exact_share, f_min, df, n_freq, ws,
+                 top_k, top_p)
     best_f = f_min + top_k[0] * df
     row[MULTI_PERIOD] = 1.0 / best_f
     row[MULTI_POWER] = top_p[0]
