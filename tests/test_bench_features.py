@@ -21,5 +21,5 @@ def test_a_small_run_reports_ours_light_curve_and_their_ratio():
     for key in ("ours_us_per_curve", "light_curve_us_per_curve", "speedup_vs_light_curve"):
         assert result[key] > 0, key
     breakdown = result["ours_breakdown_us"]
-    assert 0 < breakdown["of_which_coarse_scan"] and 0 < breakdown["points_and_statistics"]
+    assert 0 < breakdown["of_which_float32_scan"] and 0 < breakdown["points_and_statistics"]
     assert result["light_curve_breakdown_us"]["multiband_periodogram"] > 0

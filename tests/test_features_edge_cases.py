@@ -1,4 +1,4 @@
-"""Every edge case FEATURES.md names gives a defined result, never an exception."""
+"""Every edge case docs/features.md names gives a defined result, never an exception."""
 
 from __future__ import annotations
 
@@ -62,7 +62,7 @@ SIDED = ("psfFluxRiseRate", "psfFluxDeclineRate")  # their minimum is per side o
 @pytest.mark.parametrize("oracle", [o for o in BAND_ORACLES if o.min_points > 0 and o.feature not in SIDED],
                          ids=lambda o: o.feature + "-" + o.library)
 def test_feature_is_nan_below_its_minimum_and_defined_at_it(oracle):
-    """FEATURES.md's minimum number of points, feature by feature (from the oracle table)."""
+    """docs/features.md's minimum number of points, feature by feature (from the oracle table)."""
     below = _random_band(oracle.min_points - 1, seed=oracle.min_points)
     at = _random_band(oracle.min_points, seed=oracle.min_points)
     rows = features_of(curve(*below), curve(*at))
@@ -147,29 +147,76 @@ def test_single_band_only_runs_the_periodogram_on_that_band():
     assert math.isnan(row["colorGR"]) and math.isnan(row["colorRI"])
 
 
-def test_periodogram_gate_counts_only_bands_with_three_points():
-    def run(counts):
-        t, bands = [], []
-        for band, count in enumerate(counts):
-            t += list(60000.0 + np.arange(count) * 5.3 + band)
-            bands += [band] * count
-        flux = np.random.default_rng(1).normal(0, 100, len(t))
-        return features_of(curve(t, bands, flux, [10.0] * len(t)))[0]["multiPeriod"]
-    assert math.isnan(run([0, 4, 4, 0, 0, 0]))  # 8 points
-    assert np.isfinite(run([0, 4, 5, 0, 0, 0]))  # 9
-    assert math.isnan(run([2, 2, 3, 3, 2, 2]))  # 14 points, only 6 in bands with >= 3
+def _periodogram_of(counts, flux=None, err=10.0) -> dict:
+    t, bands = [], []
+    for band, count in enumerate(counts):
+        t += list(60000.0 + np.arange(count) * 5.3 + band)
+        bands += [band] * count
+    values = np.random.default_rng(1).normal(0, 100, len(t)) if flux is None else flux
+    return features_of(curve(t, bands, values, [err] * len(t)))[0]
 
 
-def test_bands_of_exactly_three_points_fit_exactly_everywhere():
+def test_periodogram_gate_is_on_residual_degrees_of_freedom():
+    """points - 3 x (bands with >= 3 points) >= min_residual_dof (6): an offset and a sinusoid per band."""
+    assert feature_spec().grid.min_residual_dof == 6
+    assert math.isnan(_periodogram_of([0, 4, 7, 0, 0, 0])["multiPeriod"])  # 11 points, 2 bands: 5 dof
+    assert np.isfinite(_periodogram_of([0, 4, 8, 0, 0, 0])["multiPeriod"])  # 12 points: 6 dof
+    assert math.isnan(_periodogram_of([0, 0, 8, 0, 0, 0])["multiPeriod"])  # one band: 5 dof
+    assert np.isfinite(_periodogram_of([0, 0, 9, 0, 0, 0])["multiPeriod"])  # 6 dof
+    assert math.isnan(_periodogram_of([2, 2, 3, 3, 2, 2])["multiPeriod"])  # 6 points in bands with >= 3: 0 dof
+    # Bands below 3 points take no part, and do not count against the degrees of freedom.
+    assert np.isfinite(_periodogram_of([2, 2, 9, 0, 2, 2])["multiPeriod"])
+
+
+def test_saturated_fits_give_nan_not_certainty():
+    """Three points in each of three bands (nine points, nine parameters) fit exactly at every
+    frequency: no period, no power, no false-alarm probability."""
     t, bands = [], []
     for band in (G, R, I):
         t += [60000.0 + band, 60010.7 + band, 60031.3 + band]
         bands += [band] * 3
     row = features_of(curve(t, bands, np.random.default_rng(2).normal(0, 100, 9), [10.0] * 9))[0]
-    spec = feature_spec()
-    assert row["multiPeriod"] == np.float32(1.0 / spec.grid.min_frequency) and row["multiPower"] == 1.0
-    assert math.isnan(row["multiPeriod2"]) and row["multiFap"] == 0.0
+    for name in ("multiPeriod", "multiPower", "multiFap", "multiPeriod2", "multiPower2", "g_multiAmp"):
+        assert math.isnan(row[name]), name
+    # 4 + 4 + 4 and 5 + 5 + 4 points leave 3 and 5 dof; 5 + 5 + 5 leave 6.
+    assert math.isnan(_periodogram_of([0, 4, 4, 4, 0, 0])["multiFap"])
+    assert math.isnan(_periodogram_of([0, 5, 5, 4, 0, 0])["multiFap"])
+    assert np.isfinite(_periodogram_of([0, 5, 5, 5, 0, 0])["multiFap"])
+
+
+def test_bands_of_exactly_three_points_take_part_with_their_full_chi2():
+    """A 3-point band next to a long one: it is fitted exactly at every frequency (power share = its
+    chi2_0), so the power is at least that share everywhere."""
+    rng = np.random.default_rng(6)
+    t = list(60000.0 + np.sort(rng.uniform(0, 300, 20))) + [60003.1, 60050.2, 60101.9]
+    bands = [R] * 20 + [G] * 3
+    flux = np.r_[rng.normal(0, 10, 20), [0.0, 30.0, -10.0]]
+    row = features_of(curve(t, bands, flux, [10.0] * 23))[0]
+    g = flux[20:] - flux[20:].mean()
+    r = flux[:20] - flux[:20].mean()
+    share = float((g**2).sum() / ((g**2).sum() + (r**2).sum()))
+    assert np.isfinite(row["multiPeriod"]) and share <= row["multiPower2"] <= row["multiPower"] <= 1.0
     assert np.isfinite(row["g_multiAmp"])
+
+
+@pytest.mark.parametrize("level", [700.0, 1e9])
+def test_zero_variance_in_every_band_gives_no_period(level):
+    """Six g points at 700 nJy and six r points at 500, errors 20 (and the same at 1e9 nJy), and
+    fifteen r points at exactly 1e9: the periodogram of a zero-variance curve is undefined."""
+    t = 60000.0 + np.arange(12) * 3.7
+    two_bands = features_of(curve(t, [G] * 6 + [R] * 6, [level] * 6 + [level * 5 / 7] * 6, [20.0] * 12))[0]
+    one_band = features_of(curve(60000.0 + np.arange(15) * 2.3, [R] * 15, [level] * 15, [20.0] * 15))[0]
+    for row in (two_bands, one_band):
+        for name in ("multiPeriod", "multiPower", "multiFap", "multiPeriod2", "multiPower2"):
+            assert math.isnan(row[name]), name
+
+
+def test_one_constant_band_beside_a_varying_one_still_runs():
+    rng = np.random.default_rng(8)
+    t = 60000.0 + np.sort(rng.uniform(0, 200, 24))
+    flux = np.r_[[1e9] * 12, 1e9 + rng.normal(0, 20, 12)]
+    row = features_of(curve(t, [G] * 12 + [R] * 12, flux, [20.0] * 24))[0]
+    assert np.isfinite(row["multiFap"]) and 0.0 <= row["multiPower"] <= 1.0
 
 
 def test_peak_is_the_earliest_highest_snr_and_max_slope_is_signed():
@@ -201,6 +248,27 @@ def test_extreme_values_give_numbers_or_nan_not_exceptions():
                        curve(np.full(20, 60000.0), [G] * 20, np.arange(20.0), [1.0] * 20))
     assert len(huge) == 3
     assert huge[2]["g_nObs"] == 1  # twenty points at one time in one band are one point
+    assert not any(math.isinf(v) for row in huge for v in row.values())
+
+
+def test_values_beyond_float32_become_nan_never_inf():
+    """Fluxes of 3e38 and errors of 1e-20 fit in float64 but their chi2, variance... do not fit in
+    float32: those features are NaN; those that fit keep their value. Checked over all features."""
+    rng = np.random.default_rng(9)
+    t = 60000.0 + np.sort(rng.uniform(0, 300, 30))
+    flux = np.r_[3e38 * rng.uniform(0.5, 1.0, 15), rng.normal(0, 100, 15)]
+    err = np.r_[[1e-20] * 15, [10.0] * 15]
+    bands = [G] * 15 + [R] * 15
+    row = features_of(curve(t, bands, flux, err))[0]
+    assert not any(math.isinf(v) for v in row.values()), [k for k, v in row.items() if math.isinf(v)]
+    assert math.isnan(row["g_psfFluxChi2"]) and math.isnan(row["g_psfFluxExcessVar"])  # ~1e115, ~1e75
+    assert row["g_psfFluxMax"] == pytest.approx(flux[:15].max(), rel=1e-6)  # it fits: kept
+    assert np.isfinite(row["r_psfFluxMean"]) and np.isfinite(row["multiPower"])
+    # Each overflowing value is one float64 cannot round into float32.
+    from alertfeat.features import compute_features
+    from tests.feature_oracles import as_sources
+
+    assert np.all(~np.isinf(compute_features(as_sources([curve(t, bands, flux, err)]))))
 
 
 def test_inconsistent_offsets_are_a_programming_error():

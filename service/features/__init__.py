@@ -63,7 +63,7 @@ def compute_features(lc: Sources) -> np.ndarray:
         grid.step,
         grid.n_freq,
         grid.max_frequency,
-        grid.min_points,
+        grid.min_residual_dof,
         grid.min_points_per_band,
         grid.phase_epoch_mjd,
         _column_of_slot(),

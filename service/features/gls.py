@@ -14,7 +14,7 @@ chi2_0 of bands fitted exactly at every frequency (3 points for 3 parameters), w
 scanned. That keeps float32 sums in range and makes the reduction sum the power itself.
 
 Evaluators:
-- lane_powers: one SIMD vector of frequencies at once, 16 in float32 (ranking, relative error
+- lane_powers: one SIMD vector of frequencies at once, 32 in float32 (ranking, relative error
   ~1e-6) or 8 in float64;
 - exact_powers: float64 scalar, for values around single peaks.
 Phases exp(i omega_k t) come from tables and recurrences, never from per-frequency sin/cos.
@@ -28,7 +28,7 @@ from numba import njit
 
 from . import simd
 
-LANES = 16  # float32 lanes of one simd vector
+LANES = 32  # float32 lanes of one simd vector (two 512-bit registers: one pass shares each point's broadcasts)
 LANES_F64 = 8
 
 
@@ -76,13 +76,15 @@ def phase_table(t, omega, count, out_c, out_s):
 
 # Inlined into its callers at numba-IR level, so the hot loop is optimized where it is used.
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def lane_powers(base_c, base_s, table_c, table_s, stride, offset, w, wy, seg, weight, chi2_0, share, exact,
-                out):
+def lane_powers(base_c, base_s, table_c, table_s, stride, offset, root_w, root_wy, seg, weight, chi2_0, share,
+                exact, out):
     """out[l] = share + sum_b (chi2_0,b - chi2_b) at the phases base_i * table[i * stride + offset + l],
-    for every lane l of one SIMD vector: 16 in float32 or 8 in float64, following the tables' dtype.
+    for every lane l of one SIMD vector: 32 in float32 or 8 in float64, following the tables' dtype.
     With share + sum_b chi2_0,b = 1 (kernels scales them so), that is the power.
 
-    base_c/base_s, w, wy: [n]; table_c/table_s: C-contiguous [n * stride]; out: [lanes], tables' dtype.
+    base_c/base_s, root_w = sqrt(w), root_wy = wy / sqrt(w): [n]; table_c/table_s: C-contiguous
+    [n * stride]; out: [lanes], tables' dtype. With u = sqrt(w) cos and v = sqrt(w) sin (sqrt(w) folded
+    into the per-point base phase), every weighted sum is one fused multiply-add per point.
     exact: band_reduction's treatment of collinear sin/cos columns (float64); otherwise, for ranking,
     such a band counts as fitted exactly (an upper bound; two divisions fewer per band).
     """
@@ -96,21 +98,20 @@ def lane_powers(base_c, base_s, table_c, table_s, stride, offset, w, wy, seg, we
         syc = zero
         sy = zero
         for i in range(seg[b], seg[b + 1]):
-            bc = simd.splat(base_c[i], table_c)
-            bs = simd.splat(base_s[i], table_c)
+            bc = simd.splat(base_c[i] * root_w[i], table_c)
+            bs = simd.splat(base_s[i] * root_w[i], table_c)
             tc = simd.load(table_c, i * stride + offset)
             ts = simd.load(table_s, i * stride + offset)
-            c = simd.fma(bc, tc, simd.mul(simd.splat(-base_s[i], table_c), ts))
-            s = simd.fma(bs, tc, simd.mul(bc, ts))
-            wi = simd.splat(w[i], table_c)
-            yi = simd.splat(wy[i], table_c)
-            wc = simd.mul(wi, c)
-            sc = simd.add(sc, wc)
-            ss = simd.fma(wi, s, ss)
-            scc = simd.fma(wc, c, scc)
-            scs = simd.fma(wc, s, scs)
-            syc = simd.fma(yi, c, syc)
-            sy = simd.fma(yi, s, sy)
+            u = simd.fma(bc, tc, simd.mul(simd.splat(-base_s[i] * root_w[i], table_c), ts))
+            v = simd.fma(bs, tc, simd.mul(bc, ts))
+            ri = simd.splat(root_w[i], table_c)
+            yi = simd.splat(root_wy[i], table_c)
+            sc = simd.fma(ri, u, sc)
+            ss = simd.fma(ri, v, ss)
+            scc = simd.fma(u, u, scc)
+            scs = simd.fma(u, v, scs)
+            syc = simd.fma(yi, u, syc)
+            sy = simd.fma(yi, v, sy)
         weight_b = simd.splat(weight[b], table_c)
         inv_weight = simd.splat(1.0 / weight[b], table_c)
         cc = simd.sub(scc, simd.mul(simd.mul(sc, sc), inv_weight))

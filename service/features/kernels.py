@@ -12,12 +12,13 @@ from .layout import (
     MULTI_PERIOD2, MULTI_PHASE, MULTI_POWER, MULTI_POWER2, N_BANDS, N_DIA_SOURCES, N_GLOBAL, N_PER_BAND,
     N_SLOTS, PEAK_MJD,
 )
-from .fit import baluev_fap, sinusoid_fit
+from .fit import multiband_fap, sinusoid_fit
 from .periodogram import PARAMS_PER_BAND, new_workspace, search_peaks
 from .points import select_points
 from .stats import band_statistics
 
 BAND_G, BAND_R, BAND_I = 1, 2, 3
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -52,9 +53,12 @@ def _global_statistics(t, f, e, n, row):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _periodogram_features(t, f, e, seg, row, f_min, df, n_freq, f_max, min_points, min_per_band, phase_epoch,
-                          scratch, ws):
+def _periodogram_features(t, f, e, seg, row, f_min, df, n_freq, f_max, min_residual_dof, min_per_band,
+                          phase_epoch, scratch, ws):
     """The multi* features; bands with fewer than min_per_band points take no part.
+
+    Runs when the fit leaves >= min_residual_dof degrees of freedom (points - 3 x bands) and some
+    band's flux varies; otherwise every multi* feature stays NaN.
 
     A band of exactly PARAMS_PER_BAND points is fitted exactly at every frequency (but on a set of
     measure zero, where its phases coincide): it adds its chi2_0 to the reduction and is not scanned.
@@ -74,7 +78,8 @@ def _periodogram_features(t, f, e, seg, row, f_min, df, n_freq, f_max, min_point
         if not exact_fit:
             n_scanned_bands = n_bands
     n_used = used_seg[n_bands]
-    if n_used < min_points:
+    # Only bands fitted exactly (3 points each) leave no degrees of freedom and no frequency to find.
+    if n_used - PARAMS_PER_BAND * n_bands < min_residual_dof or n_scanned_bands == 0:
         return
 
     tt = scratch[0, :n_used]
@@ -89,14 +94,21 @@ def _periodogram_features(t, f, e, seg, row, f_min, df, n_freq, f_max, min_point
             t_lo = min(t_lo, t[k])
             t_hi = max(t_hi, t[k])
     t_ref = 0.5 * (t_lo + t_hi)  # small |t| keeps the phases exact
+    time_variance = 0.0  # sum over scanned bands of the weighted variance of t (multiband_fap)
     for u in range(n_bands):
         b = used_band[u]
         swf = 0.0
+        swt = 0.0
+        constant = True
         for k in range(seg[b], seg[b + 1]):
             wk = 1.0 / (e[k] * e[k])
             weight[u] += wk
             swf += wk * f[k]
-        mean = swf / weight[u]
+            swt += wk * (t[k] - t_ref)
+            constant = constant and f[k] == f[seg[b]]
+        # A constant band has no variance: its rounded weighted mean must not invent some.
+        mean = f[seg[b]] if constant else swf / weight[u]
+        t_mean = swt / weight[u]
         for m in range(used_seg[u + 1] - used_seg[u]):
             k = seg[b] + m
             i = used_seg[u] + m
@@ -104,6 +116,8 @@ def _periodogram_features(t, f, e, seg, row, f_min, df, n_freq, f_max, min_point
             w[i] = 1.0 / (e[k] * e[k])
             wy[i] = w[i] * (f[k] - mean)
             chi2_0[u] += wy[i] * (f[k] - mean)
+            if u < n_scanned_bands:
+                time_variance += w[i] * (tt[i] - t_mean) ** 2 / weight[u]
     chi2_total = 0.0
     weight_total = 0.0
     for u in range(n_bands):
@@ -126,21 +140,14 @@ def _periodogram_features(t, f, e, seg, row, f_min, df, n_freq, f_max, min_point
 
     top_k = np.empty(2, np.int64)
     top_p = np.empty(2)
-    if n_scanned_bands == 0:
-        # Every band is fitted exactly: the power is 1 everywhere, so the first grid frequency is the
-        # maximum (np.argmax order) and there is no second local maximum.
-        top_k[0] = 0
-        top_p[0] = 1.0
-        top_k[1] = -1
-    else:
-        n_scanned = used_seg[n_scanned_bands]
-        search_peaks(tt[:n_scanned], w[:n_scanned], wy[:n_scanned], used_seg[:n_scanned_bands + 1],
-                     weight[:n_scanned_bands], chi2_0[:n_scanned_bands], exact_share, f_min, df, n_freq, ws,
-                     top_k, top_p)
+    n_scanned = used_seg[n_scanned_bands]
+    search_peaks(tt[:n_scanned], w[:n_scanned], wy[:n_scanned], used_seg[:n_scanned_bands + 1],
+                 weight[:n_scanned_bands], chi2_0[:n_scanned_bands], exact_share, f_min, df, n_freq, ws,
+                 top_k, top_p)
     best_f = f_min + top_k[0] * df
     row[MULTI_PERIOD] = 1.0 / best_f
     row[MULTI_POWER] = top_p[0]
-    row[MULTI_FAP] = baluev_fap(top_p[0], tt, w, f_max)
+    row[MULTI_FAP] = multiband_fap(top_p[0], n_used, n_bands, time_variance / n_bands, f_max)
     if top_k[1] >= 0:
         row[MULTI_PERIOD2] = 1.0 / (f_min + top_k[1] * df)
         row[MULTI_POWER2] = top_p[1]
@@ -155,8 +162,12 @@ def _periodogram_features(t, f, e, seg, row, f_min, df, n_freq, f_max, min_point
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def batch_features(offsets, source_id, mjd, band, flux, flux_err, duplicate_days, f_min, df, n_freq, f_max,
-                   min_points, min_per_band, phase_epoch, column_of_slot, out):
-    """out[a, column_of_slot[s]] = slot s of light curve a (rows offsets[a]:offsets[a+1]); NaN = undefined."""
+                   min_residual_dof, min_per_band, phase_epoch, column_of_slot, out):
+    """out[a, column_of_slot[s]] = slot s of light curve a (rows offsets[a]:offsets[a+1]); NaN = undefined.
+
+    Every value is computed in float64; one that float32 cannot hold (|x| > FLOAT32_MAX, e.g. a
+    chi2 of fluxes ~3e38 or errors ~1e-20) becomes NaN rather than inf.
+    """
     n_alerts = offsets.shape[0] - 1
     longest = 0
     for a in range(n_alerts):
@@ -183,7 +194,7 @@ def batch_features(offsets, source_id, mjd, band, flux, flux_err, duplicate_days
             band_statistics(t[lo:hi], f[lo:hi], e[lo:hi], last_mjd, row, N_GLOBAL + b * N_PER_BAND, work)
         row[COLOR_GR] = _color(row[N_GLOBAL + BAND_G * N_PER_BAND + MEAN], row[N_GLOBAL + BAND_R * N_PER_BAND + MEAN])
         row[COLOR_RI] = _color(row[N_GLOBAL + BAND_R * N_PER_BAND + MEAN], row[N_GLOBAL + BAND_I * N_PER_BAND + MEAN])
-        _periodogram_features(t[:n], f[:n], e[:n], seg, row, f_min, df, n_freq, f_max, min_points, min_per_band,
-                              phase_epoch, scratch, ws)
+        _periodogram_features(t[:n], f[:n], e[:n], seg, row, f_min, df, n_freq, f_max, min_residual_dof,
+                              min_per_band, phase_epoch, scratch, ws)
         for s in range(N_SLOTS):
-            out[a, column_of_slot[s]] = row[s]
+            out[a, column_of_slot[s]] = row[s] if abs(row[s]) <= FLOAT32_MAX else np.nan

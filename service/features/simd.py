@@ -1,4 +1,4 @@
-"""Explicit SIMD vectors for numba kernels: 16 x float32 or 8 x float64 (one 512-bit register).
+"""Explicit SIMD vectors for numba kernels: 32 x float32 (two 512-bit registers) or 8 x float64 (one).
 
 LLVM does not keep array-held accumulators in registers across a loop (it cannot prove they do not
 alias the inputs), which halves the periodogram scan's speed; these intrinsics make the vectors
@@ -22,9 +22,9 @@ class Vector(types.Type):
         super().__init__(name=f"Vector({dtype}, {lanes})")
 
 
-FLOAT32X16 = Vector(types.float32, 16)
+FLOAT32X32 = Vector(types.float32, 32)
 FLOAT64X8 = Vector(types.float64, 8)
-_BY_DTYPE = {types.float32: FLOAT32X16, types.float64: FLOAT64X8}
+_BY_DTYPE = {types.float32: FLOAT32X32, types.float64: FLOAT64X8}
 
 
 @register_model(Vector)
@@ -50,7 +50,7 @@ def _lanes_ptr(context, builder, array_type, array, start, vec: Vector):
 
 @intrinsic
 def lanes_of(typingctx, array):
-    """Lanes of the vector type matching array's dtype (16 for float32, 8 for float64)."""
+    """Lanes of the vector type matching array's dtype (32 for float32, 8 for float64)."""
     vec = _vector_of(array)
     if vec is None:
         return None

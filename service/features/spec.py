@@ -17,7 +17,7 @@ class PeriodogramGrid:
     baseline_days: float
     oversampling: float
     max_frequency: float
-    min_points: int
+    min_residual_dof: int  # points - 3 x bands taking part, at least
     min_points_per_band: int
     phase_epoch_mjd: float
 
@@ -82,7 +82,7 @@ def feature_spec() -> FeatureSpec:
             baseline_days=float(pg["baseline_days"]),
             oversampling=float(pg["oversampling"]),
             max_frequency=float(pg["max_frequency_per_day"]),
-            min_points=int(pg["min_points"]),
+            min_residual_dof=int(pg["min_residual_dof"]),
             min_points_per_band=int(pg["min_points_per_band"]),
             phase_epoch_mjd=float(pg["phase_epoch_mjd"]),
         ),

@@ -16,7 +16,7 @@ from .layout import (
     RISE_RATE, SIGMA, SKEW, STETSON_J, STETSON_K,
 )
 
-MIN_SLOPE_DT_DAYS = 1e-6  # FEATURES.md: pairs closer in time are skipped by psfFluxMaxSlope
+MIN_SLOPE_DT_DAYS = 1e-6  # docs/features.md: pairs closer in time are skipped by psfFluxMaxSlope
 # Stetson's iterative mean, with Rubin's meas_base parameters (StetsonJDiaPsfFlux._stetson_mean).
 STETSON_ALPHA = 2.0
 STETSON_BETA = 2.0
