@@ -15,6 +15,7 @@ from .decode.fastavro_decoder import decode_body
 from .decode.fields import source_field_map
 from .decode.schema_walk import alert_record_types
 from .enriched_schema import EnrichedSchemas, EnrichmentLayout
+from .kafka_io import ClientLog
 from .output_json import EnrichedView, xmatch_summary
 from .schema_store import SchemaRegistryClient, SchemaStore
 from .wire import HEADER_SIZE, schema_id_of
@@ -54,6 +55,7 @@ def enriched_alerts(settings: Settings, topic: str | None = None, max_messages: 
     schemas = EnrichedSchemas(SchemaStore(registry), EnrichmentLayout.from_settings(settings))
     consumer = Consumer({
         **settings.kafka_common(),
+        **ClientLog(settings.log_repeat_interval_s).config(),  # a broker going away: one line per cause
         "group.id": group_id or f"alertfeat-subscribe-{uuid.uuid4().hex[:8]}",
         "auto.offset.reset": "earliest",
         "enable.auto.commit": group_id is not None,
