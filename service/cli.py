@@ -134,7 +134,8 @@ def cmd_subscribe(args: argparse.Namespace) -> int:
     _check_kafka(settings)
     start = time.monotonic()
     received = 0
-    for got in enriched_alerts(settings, topic, args.max, args.timeout, args.group):
+    # A topic that does not exist (yet) is never assigned: allow a group join, not a service start.
+    for got in enriched_alerts(settings, topic, args.max, args.timeout, args.group, join_allowance_s=10.0):
         received += 1
         if args.json:
             print(to_json(got.view), flush=True)
@@ -190,6 +191,28 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     summary = run_demo(_settings(args), args.alerts, args.objects, rate=args.rate)
     return 0 if summary.enriched == summary.sent else 1
+
+
+def cmd_local_up(args: argparse.Namespace) -> int:
+    from .local_stack import up
+
+    settings = _settings(args)
+    print("starting a Kafka-compatible broker (Tansu) and a redis-server in the background...", file=sys.stderr)
+    stack, started = up(settings.data_dir)
+    if not started:
+        print("already running; its environment:", file=sys.stderr)
+    print(stack.exports())
+    print(f"# use with: eval \"$(alertfeat local up)\"; stop with: alertfeat local down "
+          f"(pids {', '.join(str(p.pid) for p in stack.processes)})", file=sys.stderr)
+    return 0
+
+
+def cmd_local_down(args: argparse.Namespace) -> int:
+    from .local_stack import down
+
+    stopped = down(_settings(args).data_dir)
+    print(f"stopped {', '.join(stopped)}" if stopped else "nothing was running", file=sys.stderr)
+    return 0
 
 
 def cmd_catalog_import(args: argparse.Namespace) -> int:
@@ -304,6 +327,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--alerts", type=int, default=2000, help="simulated alerts to send (default: %(default)s)")
     p.add_argument("--objects", type=int, default=400, help="objects they belong to (default: %(default)s)")
     p.add_argument("--rate", type=float, help="replay rate in alerts/s (default: as fast as possible)")
+
+    local = sub.add_parser("local", help="a broker and a Redis on this machine, in the background: up, down",
+                           description="Start (up) or stop (down) the bundled Tansu broker and a redis-server, "
+                                       "for running run/replay/subscribe by hand without Docker.")
+    local_sub = local.add_subparsers(dest="local_command", required=True, metavar="ACTION")
+    for action, func, text in (("up", cmd_local_up, "start them; prints the export lines to use (eval them)"),
+                               ("down", cmd_local_down, "stop what `local up` started")):
+        p = local_sub.add_parser(action, help=text, description=text)
+        p.add_argument("--config", type=Path, help="YAML settings file (default: $ALERTFEAT_CONFIG)")
+        p.set_defaults(func=func)
 
     catalog = sub.add_parser("catalog", help="cross-match catalogs in <data_dir>/catalogs: import, list",
                              description="cross-match catalogs in <data_dir>/catalogs: import, list")

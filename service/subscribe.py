@@ -49,8 +49,10 @@ def view_of(record: dict[str, Any], schema_definition: dict[str, Any]) -> Enrich
 
 
 def enriched_alerts(settings: Settings, topic: str | None = None, max_messages: int | None = None,
-                    idle_timeout_s: float = 10.0, group_id: str | None = None) -> Iterator[Received]:
-    """Yield enriched alerts from the start of the topic until `max_messages` or `idle_timeout_s` of silence."""
+                    idle_timeout_s: float = 10.0, group_id: str | None = None,
+                    join_allowance_s: float = JOIN_ALLOWANCE_S) -> Iterator[Received]:
+    """Yield enriched alerts from the start of the topic until `max_messages` or `idle_timeout_s` of silence
+    (counted from the partition assignment, which may take up to `join_allowance_s`)."""
     registry = SchemaRegistryClient(settings.schema_registry_url) if settings.schema_registry_url else None
     schemas = EnrichedSchemas(SchemaStore(registry), EnrichmentLayout.from_settings(settings))
     consumer = Consumer({
@@ -63,7 +65,7 @@ def enriched_alerts(settings: Settings, topic: str | None = None, max_messages: 
         "topic.metadata.refresh.interval.ms": 2000,  # notice a topic created after we subscribed
     })
     # The idle clock starts once partitions are assigned: a group join alone can take seconds.
-    last = [time.monotonic() + JOIN_ALLOWANCE_S]
+    last = [time.monotonic() + join_allowance_s]
 
     def on_assign(_consumer, _partitions) -> None:
         last[0] = time.monotonic()
