@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import AlertfeatError, CatalogError, ConfigError, KafkaUnavailable
+from .errors import AlertfeatError, CatalogError, ConfigError, KafkaUnavailable, PlotError
 
 if TYPE_CHECKING:
     from .config import Settings
@@ -193,6 +193,27 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0 if summary.enriched == summary.sent else 1
 
 
+def cmd_plot(args: argparse.Namespace) -> int:
+    from .plot import alerts_in_files, curve_from_alerts, plot_object
+
+    if args.files:
+        files, _ = _input_files(args.files)
+        alerts = alerts_in_files(files)
+    else:
+        from .subscribe import enriched_alerts
+
+        settings = _settings(args)
+        _check_kafka(settings)
+        alerts = ((got.record, got.schema_definition)
+                  for got in enriched_alerts(settings, args.topic, None, args.timeout, join_allowance_s=10.0))
+    curve = curve_from_alerts(alerts, args.object)
+    out = args.out or Path(f"alertfeat-{curve.object_id}.png")
+    panels = plot_object(curve, out)
+    print(f"wrote {out}: object {curve.object_id}, {len(curve.mjd)} points; panels: {', '.join(panels)}",
+          file=sys.stderr)
+    return 0
+
+
 def cmd_local_up(args: argparse.Namespace) -> int:
     from .local_stack import up
 
@@ -328,6 +349,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--objects", type=int, default=400, help="objects they belong to (default: %(default)s)")
     p.add_argument("--rate", type=float, help="replay rate in alerts/s (default: as fast as possible)")
 
+    p = command("plot", cmd_plot, "one object's light curve, periodogram and folded curve as a PNG "
+                                  "(needs the 'plot' extra)")
+    p.add_argument("files", nargs="*", type=Path, metavar="FILE",
+                   help="Avro alert files or directories (default: read the enriched topic)")
+    p.add_argument("--object", type=int, metavar="ID", help="diaObjectId (default: the first alert's object)")
+    p.add_argument("--out", type=Path, help="PNG path (default: alertfeat-<diaObjectId>.png)")
+    p.add_argument("--topic", help="with no FILE: the topic to read (default: the enriched topic)")
+    p.add_argument("--timeout", type=float, default=10.0, metavar="S",
+                   help="with no FILE: stop reading after S seconds without an alert (default: %(default)s)")
+
     local = sub.add_parser("local", help="a broker and a Redis on this machine, in the background: up, down",
                            description="Start (up) or stop (down) the bundled Tansu broker and a redis-server, "
                                        "for running run/replay/subscribe by hand without Docker.")
@@ -429,7 +460,7 @@ def main(argv: list[str] | None = None) -> int:
         keep_freed_heap()
     try:
         return args.func(args)
-    except (ConfigError, CatalogError, UsageError) as exc:
+    except (ConfigError, CatalogError, UsageError, PlotError) as exc:
         print(f"alertfeat: {exc}", file=sys.stderr)
         return 2
     except InputError as exc:

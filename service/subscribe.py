@@ -30,6 +30,7 @@ class Received:
     record: dict[str, Any]
     schema_id: int
     latency_s: float | None  # input message timestamp -> enriched message timestamp
+    schema_definition: dict[str, Any] | None = None  # the enriched writer schema
 
 
 def view_of(record: dict[str, Any], schema_definition: dict[str, Any]) -> EnrichedView:
@@ -94,6 +95,6 @@ def enriched_alerts(settings: Settings, topic: str | None = None, max_messages: 
             if "alertfeat.input.timestamp" in headers:
                 latency = (msg.timestamp()[1] - int(headers["alertfeat.input.timestamp"])) / 1000
             seen += 1
-            yield Received(view_of(record, schema.definition), record, schema_id, latency)
+            yield Received(view_of(record, schema.definition), record, schema_id, latency, schema.definition)
     finally:
         consumer.close()
