@@ -189,7 +189,7 @@ def cmd_dlq_replay(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    summary = run_demo(_settings(args), args.alerts, args.objects, rate=args.rate)
+    summary = run_demo(_settings(args), args.alerts, args.objects, rate=args.rate, plots=args.plots)
     return 0 if summary.enriched == summary.sent else 1
 
 
@@ -348,6 +348,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--alerts", type=int, default=2000, help="simulated alerts to send (default: %(default)s)")
     p.add_argument("--objects", type=int, default=400, help="objects they belong to (default: %(default)s)")
     p.add_argument("--rate", type=float, help="replay rate in alerts/s (default: as fast as possible)")
+    p.add_argument("--plots", type=int, default=5, metavar="N",
+                   help="plots of the most periodic and most transient-like objects, into <data_dir>/plots "
+                        "(needs the 'plot' extra; default: %(default)s)")
 
     p = command("plot", cmd_plot, "one object's light curve, periodogram and folded curve as a PNG "
                                   "(needs the 'plot' extra)")
