@@ -214,6 +214,24 @@ def cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dashboard_report(args: argparse.Namespace) -> int:
+    import json
+
+    from .dashboard_report import render
+
+    try:
+        dashboard = json.loads(args.dashboard.read_text())
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{args.dashboard}: {exc}") from None
+    try:
+        report = render(args.prometheus, dashboard, args.minutes)
+    except OSError as exc:
+        raise InputError(f"cannot query Prometheus at {args.prometheus}: {exc}") from None
+    args.out.write_text(report)
+    print(f"wrote {args.out}", file=sys.stderr)
+    return 0
+
+
 def cmd_local_up(args: argparse.Namespace) -> int:
     from .local_stack import up
 
@@ -361,6 +379,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--topic", help="with no FILE: the topic to read (default: the enriched topic)")
     p.add_argument("--timeout", type=float, default=10.0, metavar="S",
                    help="with no FILE: stop reading after S seconds without an alert (default: %(default)s)")
+
+    p = command("dashboard-report", cmd_dashboard_report, "the Grafana dashboard's queries, evaluated by "
+                "Prometheus, as a static HTML page (a stand-in where Grafana is not available)", config=False)
+    p.add_argument("--prometheus", default="http://localhost:9090", help="Prometheus URL (default: %(default)s)")
+    p.add_argument("--dashboard", type=Path, default=Path("deploy/grafana/dashboards/alertfeat.json"),
+                   help="Grafana dashboard JSON (default: %(default)s)")
+    p.add_argument("--minutes", type=float, default=15.0, help="time range (default: %(default)s)")
+    p.add_argument("--out", type=Path, default=Path("alertfeat-dashboard.html"), help="default: %(default)s")
 
     local = sub.add_parser("local", help="a broker and a Redis on this machine, in the background: up, down",
                            description="Start (up) or stop (down) the bundled Tansu broker and a redis-server, "
