@@ -60,6 +60,12 @@ def test_local_up_replay_run_subscribe_down(tmp_path, data_dir):
         got = [json.loads(line) for line in sub.stdout.splitlines()]
         assert len(got) == 30
         assert {g["historySource"] for g in got} <= {"redis", "redis_partial"}  # the local Redis served history
+        # `plot` with no file reads the enriched topic.
+        oid = got[-1]["diaObjectId"]
+        png = tmp_path / "from-topic.png"
+        plot = alertfeat("plot", "--object", str(oid), "--out", str(png), "--timeout", "3", env=env)
+        assert plot.returncode == 0, plot.stderr
+        assert png.stat().st_size > 10_000 and f"object {oid}" in plot.stderr
     finally:
         down = alertfeat("local", "down", env=base)
     assert down.returncode == 0 and "stopped tansu, redis" in down.stderr
