@@ -193,20 +193,30 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0 if summary.enriched == summary.sent else 1
 
 
-def cmd_plot(args: argparse.Namespace) -> int:
-    from .plot import alerts_in_files, curve_from_alerts, plot_object
+def _plot_curve(args: argparse.Namespace):
+    """The object's points: from Redis, from alert files, or from the enriched topic."""
+    from .plot import alerts_in_files, curve_from_alerts, curve_from_redis
 
-    if args.files:
-        files, _ = _input_files(args.files)
-        alerts = alerts_in_files(files)
-    else:
-        from .subscribe import enriched_alerts
-
+    if args.redis:
         settings = _settings(args)
-        _check_kafka(settings)
-        alerts = ((got.record, got.schema_definition)
-                  for got in enriched_alerts(settings, args.topic, None, args.timeout, join_allowance_s=10.0))
-    curve = curve_from_alerts(alerts, args.object)
+        if args.object is None or settings.redis_url is None:
+            raise UsageError("--redis needs --object ID and a redis_url")
+        return curve_from_redis(settings.redis_url.get_secret_value(), settings.redis_key_prefix, args.object)
+    if args.files:
+        return curve_from_alerts(alerts_in_files(_input_files(args.files)[0]), args.object)
+    from .subscribe import enriched_alerts
+
+    settings = _settings(args)
+    _check_kafka(settings)
+    return curve_from_alerts(((got.record, got.schema_definition) for got in
+                              enriched_alerts(settings, args.topic, None, args.timeout, join_allowance_s=10.0)),
+                             args.object)
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from .plot import plot_object
+
+    curve = _plot_curve(args)
     out = args.out or Path(f"alertfeat-{curve.object_id}.png")
     panels = plot_object(curve, out)
     print(f"wrote {out}: object {curve.object_id}, {len(curve.mjd)} points; panels: {', '.join(panels)}",
@@ -376,6 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Avro alert files or directories (default: read the enriched topic)")
     p.add_argument("--object", type=int, metavar="ID", help="diaObjectId (default: the first alert's object)")
     p.add_argument("--out", type=Path, help="PNG path (default: alertfeat-<diaObjectId>.png)")
+    p.add_argument("--redis", action="store_true", help="the object's history in Redis instead (needs --object)")
     p.add_argument("--topic", help="with no FILE: the topic to read (default: the enriched topic)")
     p.add_argument("--timeout", type=float, default=10.0, metavar="S",
                    help="with no FILE: stop reading after S seconds without an alert (default: %(default)s)")

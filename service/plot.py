@@ -1,7 +1,7 @@
 """`alertfeat plot`: one object's light curve, periodogram and folded curve, as one PNG.
 
 The points come from alerts (a file, or the enriched topic): every diaSource and prvDiaSource
-of the object, each once. The periodogram is our own kernel's (features.gls.exact_powers on the
+of the object, each once; or from the object's history in Redis (what the service merges). The periodogram is our own kernel's (features.gls.exact_powers on the
 published grid), and the marked peaks, period and FAP are the published features computed by
 features.compute_features, so the picture shows what the service computes.
 Needs the optional extra `plot` (matplotlib).
@@ -64,6 +64,23 @@ def curve_from_alerts(alerts: Iterable[tuple[dict[str, Any], dict[str, Any]]], o
     mjd, band, flux, err = (np.array([rows[k][i] for k in ids]) for i in range(4))
     return ObjectCurve(int(object_id), ids, mjd.astype(np.float64), band.astype(np.int8), flux.astype(np.float64),
                        err.astype(np.float64))
+
+
+def curve_from_redis(redis_url: str, prefix: str, object_id: int) -> ObjectCurve:
+    """The object's stored history (the usable sources of its past alerts), each source once."""
+    import redis
+
+    from .history import RECORD, history_key
+    from .redaction import mask_url
+
+    raw = redis.Redis.from_url(redis_url, socket_timeout=5).get(history_key(prefix, object_id))
+    if not raw or len(raw) % RECORD.itemsize:
+        raise PlotError(f"no history of object {object_id} in Redis at {mask_url(redis_url)} (prefix {prefix!r})")
+    rec = np.frombuffer(raw, RECORD)
+    _, first = np.unique(rec["source_id"], return_index=True)  # two workers may have appended a record twice
+    rec = rec[first[np.argsort(rec["mjd"][first], kind="stable")]]
+    return ObjectCurve(object_id, rec["source_id"].astype(np.int64), rec["mjd"].astype(np.float64),
+                       rec["band"].astype(np.int8), rec["flux"].astype(np.float64), rec["flux_err"].astype(np.float64))
 
 
 def alerts_in_files(paths: Iterable[Path]) -> Iterable[tuple[dict, dict]]:

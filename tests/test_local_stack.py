@@ -66,6 +66,12 @@ def test_local_up_replay_run_subscribe_down(tmp_path, data_dir):
         plot = alertfeat("plot", "--object", str(oid), "--out", str(png), "--timeout", "3", env=env)
         assert plot.returncode == 0, plot.stderr
         assert png.stat().st_size > 10_000 and f"object {oid}" in plot.stderr
+        # ... and with --redis, the object's stored history.
+        stored = alertfeat("plot", "--redis", "--object", str(oid), "--out", str(tmp_path / "redis.png"), env=env)
+        assert stored.returncode == 0, stored.stderr
+        assert (tmp_path / "redis.png").stat().st_size > 10_000
+        n_stored = int(re.search(r"(\d+) points", stored.stderr).group(1))
+        assert 0 < n_stored <= int(re.search(r"(\d+) points", plot.stderr).group(1))
     finally:
         down = alertfeat("local", "down", env=base)
     assert down.returncode == 0 and "stopped tansu, redis" in down.stderr
