@@ -12,6 +12,7 @@ FROM python:3.11-slim
 ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     NUMBA_CACHE_DIR=/tmp/numba-cache \
+    ALERTFEAT_DATA_DIR=/opt/alertfeat/data \
     MALLOC_TRIM_THRESHOLD_=2000000000 \
     MALLOC_TOP_PAD_=268435456
 RUN useradd --uid 10001 --no-create-home --shell /usr/sbin/nologin alertfeat

@@ -35,6 +35,54 @@ def alert_files(paths: Iterable[str | Path]) -> list[Path]:
     return found
 
 
+def readable_alert_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[str]]:
+    """(Avro container files among `paths`, one line per path that is not one: missing, not
+    Avro, or a directory without *.avro files). For commands that go on with the good files."""
+    files: list[Path] = []
+    problems: list[str] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found = sorted(p.rglob("*.avro"))
+            if not found:
+                problems.append(f"{p}: no *.avro files in this directory")
+            candidates = found
+        elif p.exists():
+            candidates = [p]
+        else:
+            problems.append(f"{p}: no such file or directory")
+            continue
+        for path in candidates:
+            problem = _container_problem(path)
+            if problem:
+                problems.append(f"{path}: {problem}")
+            else:
+                files.append(path)
+    return files, problems
+
+
+def _container_problem(path: Path) -> str | None:
+    try:
+        with open(path, "rb") as fh:
+            if fh.read(4) != b"Obj\x01":
+                return "not an Avro container file (no Obj\\x01 magic)"
+            fh.seek(0)
+            fastavro.block_reader(fh)
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    except Exception as exc:  # fastavro's errors for a broken header have no common class
+        return f"unreadable Avro header ({exc})"
+    return None
+
+
+def alert_count(paths: Iterable[Path]) -> int:
+    """Records in the files, from the block headers (nothing is decoded)."""
+    total = 0
+    for path in paths:
+        with open(path, "rb") as fh:
+            total += sum(block.num_records for block in fastavro.block_reader(fh))
+    return total
+
+
 def raw_records(path: Path) -> tuple[str, Iterator[bytes]]:
     """(writer schema name, iterator over each record's undecoded Avro body).
 

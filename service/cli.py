@@ -1,20 +1,60 @@
 """The `alertfeat` command line."""
 
+# Heavy modules (numba, pydantic, confluent_kafka, rich) are imported inside the commands, so
+# that `--help` and argument mistakes answer at once.
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
+import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .config import Settings, load_settings
-from .errors import CatalogError, ConfigError, KafkaUnavailable
+from .errors import AlertfeatError, CatalogError, ConfigError, KafkaUnavailable, PlotError
+
+if TYPE_CHECKING:
+    from .config import Settings
 
 log = logging.getLogger("alertfeat")
 
 
+class UsageError(AlertfeatError):
+    """A command-line mistake the parser cannot see (e.g. more objects than alerts)."""
+
+
+class InputError(AlertfeatError):
+    """An input file is missing or unreadable; the message names it."""
+
+
 def _settings(args: argparse.Namespace, **overrides) -> Settings:
+    from .config import load_settings
+
     return load_settings(getattr(args, "config", None), **{k: v for k, v in overrides.items() if v is not None})
+
+
+def _check_kafka(settings: Settings, topics: dict[str, int] | None = None) -> None:
+    """KafkaUnavailable within kafka_connect_timeout_s, naming the bootstrap servers and the cause,
+    if no broker answers; creates `topics` if missing. librdkafka's own log lines are silenced
+    here: its errors end up in the one-line message."""
+    from .kafka_io import ensure_topics
+
+    ensure_topics({**settings.kafka_common(), "log_level": 0}, topics or {},
+                  timeout_s=settings.kafka_connect_timeout_s)
+
+
+def _input_files(paths: list[Path]) -> tuple[list[Path], int]:
+    """The readable Avro files among `paths`; each bad one is reported in one line on stderr."""
+    from .avro_files import readable_alert_files
+
+    files, problems = readable_alert_files(paths)
+    if not files:  # nothing to go on with: the last problem is the error
+        for problem in problems[:-1]:
+            print(f"alertfeat: {problem}", file=sys.stderr)
+        raise InputError(problems[-1] if problems else "no input files")
+    for problem in problems:
+        print(f"alertfeat: {problem}", file=sys.stderr)
+    return files, len(problems)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -23,6 +63,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .app import check_kafka_clients
 
     check_kafka_clients(settings)
+    _check_kafka(settings)
     if args.workers > 1:
         from .supervisor import run_workers
 
@@ -34,10 +75,17 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from .schema_store import latest_bundled_id
+    from .schema_store import bundled_versions, latest_bundled_id
+
+    if args.objects < 1 or args.alerts < args.objects:
+        raise UsageError(f"--alerts ({args.alerts}) must be at least --objects ({args.objects}), which must be "
+                         "at least 1: every object has at least one alert")
+    schema_id = args.schema_id or latest_bundled_id()
+    if schema_id not in bundled_versions():
+        raise UsageError(f"unknown --schema-id {schema_id}; bundled alert schemas: "
+                         f"{', '.join(map(str, sorted(bundled_versions())))}")
     from .simulate import write_simulated_file
 
-    schema_id = args.schema_id or latest_bundled_id()
     stars = None
     if args.on_stars:
         from .simulate import star_positions
@@ -51,17 +99,19 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 def cmd_replay(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from .avro_files import alert_files
-    from .kafka_io import ensure_topics
+    from .avro_files import alert_count
+    from .kafka_io import ClientLog
     from .replay import replay
 
     settings = _settings(args)
     topic = args.topic or settings.input_topic
-    files = alert_files(args.paths)
-    ensure_topics(settings.kafka_common(), {topic: settings.output_partitions})
+    files, bad = _input_files(args.paths)
+    total = None if args.loop else min(alert_count(files), args.limit if args.limit is not None else 1 << 62)
+    _check_kafka(settings, {topic: settings.output_partitions})
+    producer_config = {**settings.kafka_producer(), **ClientLog(settings.log_repeat_interval_s).config()}
     with Progress(TextColumn("replay → " + topic), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   TextColumn("{task.fields[rate]}"), transient=False) as progress:
-        task = progress.add_task("replay", total=None if args.loop else args.limit, rate="")
+        task = progress.add_task("replay", total=total, rate="")
 
         def advance(n: int) -> None:
             progress.advance(task, n)
@@ -69,10 +119,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
             if t.elapsed:
                 progress.update(task, rate=f"{t.completed / t.elapsed:,.0f}/s")
 
-        sent = replay(files, settings.kafka_producer(), topic, rate=args.rate, loop=args.loop,
+        sent = replay(files, producer_config, topic, rate=args.rate, loop=args.loop,
                       schema_id=args.schema_id, limit=args.limit, progress=advance)
     print(f"replayed {sent} alerts from {len(files)} file(s) to {topic}", file=sys.stderr)
-    return 0
+    return 1 if bad else 0
 
 
 def cmd_subscribe(args: argparse.Namespace) -> int:
@@ -80,7 +130,13 @@ def cmd_subscribe(args: argparse.Namespace) -> int:
     from .subscribe import enriched_alerts
 
     settings = _settings(args)
-    for got in enriched_alerts(settings, args.topic, args.max, args.timeout, args.group):
+    topic = args.topic or settings.enriched_topic
+    _check_kafka(settings)
+    start = time.monotonic()
+    received = 0
+    # A topic that does not exist (yet) is never assigned: allow a group join, not a service start.
+    for got in enriched_alerts(settings, topic, args.max, args.timeout, args.group, join_allowance_s=10.0):
+        received += 1
         if args.json:
             print(to_json(got.view), flush=True)
         else:
@@ -88,6 +144,10 @@ def cmd_subscribe(args: argparse.Namespace) -> int:
             lat = f"{1000 * got.latency_s:.0f} ms" if got.latency_s is not None else "-"
             print(f"diaSourceId={v.dia_source_id} diaObjectId={v.dia_object_id} mjd={v.mjd:.5f} "
                   f"history={v.history_source} v{v.features_version} latency={lat}", flush=True)
+    if not received:
+        print(f"alertfeat: no messages in {time.monotonic() - start:.0f} s on topic {topic} "
+              f"at {settings.kafka_bootstrap_servers}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -97,8 +157,9 @@ def cmd_features(args: argparse.Namespace) -> int:
     from .output_json import to_json
 
     settings = _settings(args)
+    files, bad = _input_files(args.files)
     failed = 0
-    for item in offline_views(build_pipeline(settings, offline=True), args.files, settings.batch_size, args.schema_id):
+    for item in offline_views(build_pipeline(settings, offline=True), files, settings.batch_size, args.schema_id):
         if isinstance(item, tuple):
             failed += 1
             print(f"skipped an alert: {item[0]}: {item[1]}", file=sys.stderr)
@@ -107,7 +168,7 @@ def cmd_features(args: argparse.Namespace) -> int:
         else:
             print(f"diaSourceId={item.dia_source_id} diaObjectId={item.dia_object_id} "
                   f"features={len(item.features)} v{item.features_version}")
-    return 1 if failed else 0
+    return 1 if failed or bad else 0
 
 
 def cmd_dlq_replay(args: argparse.Namespace) -> int:
@@ -128,8 +189,79 @@ def cmd_dlq_replay(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    summary = run_demo(_settings(args), args.alerts, args.objects, rate=args.rate)
+    summary = run_demo(_settings(args), args.alerts, args.objects, rate=args.rate, plots=args.plots)
     return 0 if summary.enriched == summary.sent else 1
+
+
+def _plot_curve(args: argparse.Namespace):
+    """The object's points: from Redis, from alert files, or from the enriched topic."""
+    from .plot import alerts_in_files, curve_from_alerts, curve_from_redis
+
+    if args.redis:
+        settings = _settings(args)
+        if args.object is None or settings.redis_url is None:
+            raise UsageError("--redis needs --object ID and a redis_url")
+        return curve_from_redis(settings.redis_url.get_secret_value(), settings.redis_key_prefix, args.object)
+    if args.files:
+        return curve_from_alerts(alerts_in_files(_input_files(args.files)[0]), args.object)
+    from .subscribe import enriched_alerts
+
+    settings = _settings(args)
+    _check_kafka(settings)
+    return curve_from_alerts(((got.record, got.schema_definition) for got in
+                              enriched_alerts(settings, args.topic, None, args.timeout, join_allowance_s=10.0)),
+                             args.object)
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from .plot import plot_object
+
+    curve = _plot_curve(args)
+    out = args.out or Path(f"alertfeat-{curve.object_id}.png")
+    panels = plot_object(curve, out)
+    print(f"wrote {out}: object {curve.object_id}, {len(curve.mjd)} points; panels: {', '.join(panels)}",
+          file=sys.stderr)
+    return 0
+
+
+def cmd_dashboard_report(args: argparse.Namespace) -> int:
+    import json
+
+    from .dashboard_report import render
+
+    try:
+        dashboard = json.loads(args.dashboard.read_text())
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{args.dashboard}: {exc}") from None
+    try:
+        report = render(args.prometheus, dashboard, args.minutes)
+    except OSError as exc:
+        raise InputError(f"cannot query Prometheus at {args.prometheus}: {exc}") from None
+    args.out.write_text(report)
+    print(f"wrote {args.out}", file=sys.stderr)
+    return 0
+
+
+def cmd_local_up(args: argparse.Namespace) -> int:
+    from .local_stack import up
+
+    settings = _settings(args)
+    print("starting a Kafka-compatible broker (Tansu) and a redis-server in the background...", file=sys.stderr)
+    stack, started = up(settings.data_dir)
+    if not started:
+        print("already running; its environment:", file=sys.stderr)
+    print(stack.exports())
+    print(f"# use with: eval \"$(alertfeat local up)\"; stop with: alertfeat local down "
+          f"(pids {', '.join(str(p.pid) for p in stack.processes)})", file=sys.stderr)
+    return 0
+
+
+def cmd_local_down(args: argparse.Namespace) -> int:
+    from .local_stack import down
+
+    stopped = down(_settings(args).data_dir)
+    print(f"stopped {', '.join(stopped)}" if stopped else "nothing was running", file=sys.stderr)
+    return 0
 
 
 def cmd_catalog_import(args: argparse.Namespace) -> int:
@@ -207,13 +339,15 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     p = command("run", cmd_run, "run the enrichment service (SIGTERM/SIGINT finish the batch, commit and exit)")
-    p.add_argument("--workers", type=int, default=1, help="consumer processes in the group (one per core)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="consumer processes in the group (one per core; default: %(default)s)")
 
     p = command("simulate", cmd_simulate, "write simulated Rubin alerts to an Avro container file")
     p.add_argument("--alerts", type=int, required=True, help="number of alerts")
     p.add_argument("--objects", type=int, required=True, help="number of DiaObjects they belong to")
     p.add_argument("--out", type=Path, required=True, help="output .avro file")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same file "
+                                                       "(default: %(default)s)")
     p.add_argument("--schema-id", type=int, help="alert schema (default: the latest lsst-alert-packet schema)")
     p.add_argument("--on-stars", metavar="CATALOG", help="place the periodic objects on this catalog's stars (e.g. gaia)")
 
@@ -228,7 +362,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("subscribe", cmd_subscribe, "read and decode enriched alerts")
     p.add_argument("--topic", help="topic (default: the enriched topic)")
     p.add_argument("--max", type=int, help="stop after N alerts")
-    p.add_argument("--timeout", type=float, default=10.0, help="stop after S seconds without a new alert")
+    p.add_argument("--timeout", type=float, default=10.0, metavar="S",
+                   help="stop after S seconds without a new alert; none at all is an error (default: %(default)s)")
     p.add_argument("--group", help="consumer group to commit progress under (default: a throwaway group)")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
 
@@ -238,9 +373,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--schema-id", type=int, help="wire schema id (default: from the file's writer schema)")
 
     p = command("demo", cmd_demo, "local broker + Redis + simulated alerts through the service, with a live table")
-    p.add_argument("--alerts", type=int, default=2000)
-    p.add_argument("--objects", type=int, default=400)
+    p.add_argument("--alerts", type=int, default=2000, help="simulated alerts to send (default: %(default)s)")
+    p.add_argument("--objects", type=int, default=400, help="objects they belong to (default: %(default)s)")
     p.add_argument("--rate", type=float, help="replay rate in alerts/s (default: as fast as possible)")
+    p.add_argument("--plots", type=int, default=5, metavar="N",
+                   help="plots of the most periodic and most transient-like objects, into <data_dir>/plots "
+                        "(needs the 'plot' extra; default: %(default)s)")
+
+    p = command("plot", cmd_plot, "one object's light curve, periodogram and folded curve as a PNG "
+                                  "(needs the 'plot' extra)")
+    p.add_argument("files", nargs="*", type=Path, metavar="FILE",
+                   help="Avro alert files or directories (default: read the enriched topic)")
+    p.add_argument("--object", type=int, metavar="ID", help="diaObjectId (default: the first alert's object)")
+    p.add_argument("--out", type=Path, help="PNG path (default: alertfeat-<diaObjectId>.png)")
+    p.add_argument("--redis", action="store_true", help="the object's history in Redis instead (needs --object)")
+    p.add_argument("--topic", help="with no FILE: the topic to read (default: the enriched topic)")
+    p.add_argument("--timeout", type=float, default=10.0, metavar="S",
+                   help="with no FILE: stop reading after S seconds without an alert (default: %(default)s)")
+
+    p = command("dashboard-report", cmd_dashboard_report, "the Grafana dashboard's queries, evaluated by "
+                "Prometheus, as a static HTML page (a stand-in where Grafana is not available)", config=False)
+    p.add_argument("--prometheus", default="http://localhost:9090", help="Prometheus URL (default: %(default)s)")
+    p.add_argument("--dashboard", type=Path, default=Path("deploy/grafana/dashboards/alertfeat.json"),
+                   help="Grafana dashboard JSON (default: %(default)s)")
+    p.add_argument("--minutes", type=float, default=15.0, help="time range (default: %(default)s)")
+    p.add_argument("--out", type=Path, default=Path("alertfeat-dashboard.html"), help="default: %(default)s")
+
+    local = sub.add_parser("local", help="a broker and a Redis on this machine, in the background: up, down",
+                           description="Start (up) or stop (down) the bundled Tansu broker and a redis-server, "
+                                       "for running run/replay/subscribe by hand without Docker.")
+    local_sub = local.add_subparsers(dest="local_command", required=True, metavar="ACTION")
+    for action, func, text in (("up", cmd_local_up, "start them; prints the export lines to use (eval them)"),
+                               ("down", cmd_local_down, "stop what `local up` started")):
+        p = local_sub.add_parser(action, help=text, description=text)
+        p.add_argument("--config", type=Path, help="YAML settings file (default: $ALERTFEAT_CONFIG)")
+        p.set_defaults(func=func)
 
     catalog = sub.add_parser("catalog", help="cross-match catalogs in <data_dir>/catalogs: import, list",
                              description="cross-match catalogs in <data_dir>/catalogs: import, list")
@@ -268,8 +435,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--epoch", type=float, help="Julian year of the positions (required with proper motions)")
         p.add_argument("--carry", action="append", metavar="COL[,COL]", help="extra numeric columns to keep")
     for kind, p in import_sub.choices.items():
-        p.add_argument("--name", help=f"catalog name (default: {kind}; for parquet/hats: required)",
-                       required=kind in ("parquet", "hats"))
+        required = kind in ("parquet", "hats")
+        p.add_argument("--name", required=required,
+                       help="catalog name (required)" if required else f"catalog name (default: {kind})")
         p.add_argument("--config", type=Path, help="YAML settings file (default: $ALERTFEAT_CONFIG)")
         p.set_defaults(func=cmd_catalog_import)
 
@@ -313,6 +481,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--alerts", dest="opt_n_alerts", type=int, help="backlog size (default 100000)")
     p.add_argument("--batch-size", dest="opt_batch_size", type=int, help="batch size (default 1000)")
     for p in bench_sub.choices.values():
+        for action in p._actions:  # show --alerts N, not the internal OPT_N_ALERTS
+            if action.dest.startswith("opt_") and action.metavar is None:
+                action.metavar = "LIST" if action.type is None else "N"
         p.add_argument("--json", action="store_true", help="print one JSON object")
         p.set_defaults(func=cmd_bench)
     return parser
@@ -329,9 +500,17 @@ def main(argv: list[str] | None = None) -> int:
         keep_freed_heap()
     try:
         return args.func(args)
-    except (ConfigError, CatalogError) as exc:
+    except (ConfigError, CatalogError, UsageError, PlotError) as exc:
         print(f"alertfeat: {exc}", file=sys.stderr)
         return 2
+    except InputError as exc:
+        print(f"alertfeat: {exc}", file=sys.stderr)
+        return 1
+    except ValueError as exc:  # a malformed Avro block met while reading; the message names the file
+        if args.command not in ("features", "replay"):
+            raise
+        print(f"alertfeat: {exc}", file=sys.stderr)
+        return 1
     except KafkaUnavailable as exc:
         print(f"alertfeat: {exc}", file=sys.stderr)
         return 3

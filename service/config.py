@@ -106,8 +106,16 @@ class Settings(BaseSettings):
     worker_restart_window_s: float = Field(300.0, gt=0, description="--workers: the window for worker_max_restarts")
     log_repeat_interval_s: float = Field(60.0, ge=0, description="a repeated client error is logged once per "
                                                                    "interval with a count (0: every time)")
+    kafka_connect_timeout_s: float = Field(10.0, gt=0, le=600, description="commands fail if no broker answers "
+                                                                           "within this")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    data_dir: Path = Path("data")
+    data_dir: Path = Field(default_factory=lambda: user_data_dir(),
+                           description="catalogs and simulated alerts (default: the per-user data directory)")
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _log_level_any_case(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
 
     @field_validator("input_topic", "enriched_topic", "xmatch_topic", "dlq_topic")
     @classmethod
@@ -306,6 +314,14 @@ class Settings(BaseSettings):
         return dump
 
 
+def user_data_dir() -> Path:
+    """Where catalogs and simulated alerts live unless data_dir is set: one place per user, so
+    that running from another directory does not import the catalogs again."""
+    from platformdirs import user_data_path
+
+    return user_data_path("alertfeat", appauthor=False)
+
+
 # Variables with our prefix that are not settings fields.
 _NON_FIELD_VARIABLES = {"ALERTFEAT_CONFIG", "ALERTFEAT_SECRETS_DIR"}
 
@@ -327,11 +343,12 @@ def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Se
     config_file = config_file or os.environ.get("ALERTFEAT_CONFIG") or None
     if config_file is not None and not Path(config_file).is_file():
         raise ConfigError(f"config file {config_file} does not exist")
+    yaml_keys = _yaml_keys(Path(config_file)) if config_file is not None else set()
     token = _yaml_file.set(Path(config_file) if config_file is not None else None)
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc)) from None
+        raise ConfigError(format_validation_error(exc, config_file, yaml_keys, set(overrides))) from None
     except SettingsError as exc:  # a source could not even be parsed (e.g. bad JSON in a variable)
         raise ConfigError(_unparsable(exc)) from None
     finally:
@@ -346,16 +363,44 @@ def with_overrides(settings: Settings, **updates: Any) -> Settings:
         raise ConfigError(format_validation_error(exc)) from None
 
 
-def format_validation_error(exc: ValidationError) -> str:
-    """One line: every problem, each naming the field and its variable."""
+def _yaml_keys(path: Path) -> set[str]:
+    """The top-level keys of a YAML settings file; a syntax error is one line naming the file."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        raise ConfigError(f"invalid configuration: {path}: YAML syntax error{where}: {problem}") from None
+    except OSError as exc:
+        raise ConfigError(f"invalid configuration: {path}: {exc.strerror}") from None
+    if data is None:
+        return set()
+    if not isinstance(data, dict):
+        raise ConfigError(f"invalid configuration: {path}: expected a mapping of settings, "
+                          f"found a {type(data).__name__}")
+    return {str(k) for k in data}
+
+
+def format_validation_error(exc: ValidationError, config_file: str | Path | None = None,
+                            yaml_keys: set[str] = frozenset(), overridden: set[str] = frozenset()) -> str:
+    """One line: every problem, each naming the field and where its value came from."""
     problems = []
     for err in exc.errors():
         field = ".".join(str(p) for p in err["loc"])
         msg = err["msg"].removeprefix("Value error, ")
+        top = str(err["loc"][0]) if err["loc"] else ""
+        variable = f"ALERTFEAT_{top.upper()}"
         if not field:  # a model validator that names the field itself
             problems.append(msg)
+        elif err["type"] == "extra_forbidden":  # unknown variables are caught before: this is a YAML key
+            problems.append(f"{config_file or 'settings'}: unknown key {top!r}")
+        elif top in yaml_keys and variable not in os.environ and top not in overridden:
+            problems.append(f"{field} (in {config_file}): {msg}")
         else:
-            problems.append(f"{field} (ALERTFEAT_{str(err['loc'][0]).upper()}): {msg}")
+            problems.append(f"{field} ({variable}): {msg}")
     return "invalid configuration: " + "; ".join(problems)
 
 

@@ -36,3 +36,7 @@ class KafkaUnavailable(AlertfeatError):
 
 class CatalogError(AlertfeatError):
     """A cross-match catalog is missing or malformed."""
+
+
+class PlotError(AlertfeatError):
+    """Nothing to plot (the object is not found) or matplotlib is missing."""

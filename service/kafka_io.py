@@ -87,7 +87,8 @@ def ensure_topics(config: dict, partitions: dict[str, int], timeout_s: float = 3
         existing = admin.list_topics(timeout=timeout_s).topics
     except KafkaException as exc:
         admin.poll(0.5)  # delivers the queued client errors (TLS, SASL, ...) to error_cb
-        reasons = "; ".join(sorted({e.str() for e in errors})) or str(exc.args[0])
+        # The same failure at every reconnect attempt differs only in its timings: name it once.
+        reasons = "; ".join(sorted({ClientLog.cause(e.str()): e.str() for e in errors}.values())) or str(exc.args[0])
         raise KafkaUnavailable(f"cannot reach Kafka at {config.get('bootstrap.servers')}: {reasons}") from exc
     missing = [NewTopic(t, num_partitions=n, replication_factor=-1) for t, n in partitions.items() if t not in existing]
     if not missing:

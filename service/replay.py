@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -14,8 +15,9 @@ from .avro_files import framed_messages
 
 def replay(paths: Iterable[str | Path], producer_config: dict, topic: str, *, rate: float | None = None,
            loop: bool = False, schema_id: int | None = None, limit: int | None = None,
-           progress: Callable[[int], None] | None = None) -> int:
-    """Send every alert once (or forever with `loop`), at most `rate` per second. Returns the count."""
+           progress: Callable[[int], None] | None = None, stop: threading.Event | None = None) -> int:
+    """Send every alert once (or forever with `loop`), at most `rate` per second, until `stop` is
+    set. Returns the count."""
     paths = list(paths)
     producer = Producer({**producer_config, "linger.ms": 20})
     sources = itertools.chain.from_iterable(itertools.repeat(paths)) if loop else [paths]
@@ -24,7 +26,7 @@ def replay(paths: Iterable[str | Path], producer_config: dict, topic: str, *, ra
     try:
         for group in sources:
             for message in framed_messages(group, schema_id):
-                if limit is not None and sent >= limit:
+                if (limit is not None and sent >= limit) or (stop is not None and stop.is_set()):
                     return sent
                 _produce(producer, topic, message)
                 sent += 1
@@ -33,7 +35,10 @@ def replay(paths: Iterable[str | Path], producer_config: dict, topic: str, *, ra
                 if rate:
                     ahead = sent / rate - (time.monotonic() - start)
                     if ahead > 0:
-                        time.sleep(ahead)
+                        if stop is not None:
+                            stop.wait(ahead)
+                        else:
+                            time.sleep(ahead)
     finally:
         remaining = producer.flush(60)
         if remaining:

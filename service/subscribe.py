@@ -15,6 +15,7 @@ from .decode.fastavro_decoder import decode_body
 from .decode.fields import source_field_map
 from .decode.schema_walk import alert_record_types
 from .enriched_schema import EnrichedSchemas, EnrichmentLayout
+from .kafka_io import ClientLog
 from .output_json import EnrichedView, xmatch_summary
 from .schema_store import SchemaRegistryClient, SchemaStore
 from .wire import HEADER_SIZE, schema_id_of
@@ -29,6 +30,7 @@ class Received:
     record: dict[str, Any]
     schema_id: int
     latency_s: float | None  # input message timestamp -> enriched message timestamp
+    schema_definition: dict[str, Any] | None = None  # the enriched writer schema
 
 
 def view_of(record: dict[str, Any], schema_definition: dict[str, Any]) -> EnrichedView:
@@ -48,12 +50,15 @@ def view_of(record: dict[str, Any], schema_definition: dict[str, Any]) -> Enrich
 
 
 def enriched_alerts(settings: Settings, topic: str | None = None, max_messages: int | None = None,
-                    idle_timeout_s: float = 10.0, group_id: str | None = None) -> Iterator[Received]:
-    """Yield enriched alerts from the start of the topic until `max_messages` or `idle_timeout_s` of silence."""
+                    idle_timeout_s: float = 10.0, group_id: str | None = None,
+                    join_allowance_s: float = JOIN_ALLOWANCE_S) -> Iterator[Received]:
+    """Yield enriched alerts from the start of the topic until `max_messages` or `idle_timeout_s` of silence
+    (counted from the partition assignment, which may take up to `join_allowance_s`)."""
     registry = SchemaRegistryClient(settings.schema_registry_url) if settings.schema_registry_url else None
     schemas = EnrichedSchemas(SchemaStore(registry), EnrichmentLayout.from_settings(settings))
     consumer = Consumer({
         **settings.kafka_common(),
+        **ClientLog(settings.log_repeat_interval_s).config(),  # a broker going away: one line per cause
         "group.id": group_id or f"alertfeat-subscribe-{uuid.uuid4().hex[:8]}",
         "auto.offset.reset": "earliest",
         "enable.auto.commit": group_id is not None,
@@ -61,7 +66,7 @@ def enriched_alerts(settings: Settings, topic: str | None = None, max_messages: 
         "topic.metadata.refresh.interval.ms": 2000,  # notice a topic created after we subscribed
     })
     # The idle clock starts once partitions are assigned: a group join alone can take seconds.
-    last = [time.monotonic() + JOIN_ALLOWANCE_S]
+    last = [time.monotonic() + join_allowance_s]
 
     def on_assign(_consumer, _partitions) -> None:
         last[0] = time.monotonic()
@@ -90,6 +95,6 @@ def enriched_alerts(settings: Settings, topic: str | None = None, max_messages: 
             if "alertfeat.input.timestamp" in headers:
                 latency = (msg.timestamp()[1] - int(headers["alertfeat.input.timestamp"])) / 1000
             seen += 1
-            yield Received(view_of(record, schema.definition), record, schema_id, latency)
+            yield Received(view_of(record, schema.definition), record, schema_id, latency, schema.definition)
     finally:
         consumer.close()
