@@ -112,10 +112,18 @@ class KafkaNode(_Server):
             "share.coordinator.state.topic.replication.factor": "1",
             "share.coordinator.state.topic.min.isr": "1",
             "group.initial.rebalance.delay.ms": "0",
+            # Fast failure detection for KIP-848 groups too (the classic protocol's session timeout
+            # is the client's; the tests use 6 s there).
+            "group.consumer.session.timeout.ms": "6000",
+            "group.consumer.min.session.timeout.ms": "6000",
+            "group.consumer.heartbeat.interval.ms": "500",
+            "group.consumer.min.heartbeat.interval.ms": "500",
             "num.network.threads": "2",
             "num.io.threads": "2",
             "background.threads": "2",
-            "log.flush.interval.messages": "1000000",
+            # Rubin alerts with cutouts can pass 1 MB (Kafka's default cap); alert brokers raise it.
+            "message.max.bytes": str(8 * 1024 * 1024),
+            "replica.fetch.max.bytes": str(8 * 1024 * 1024),
             **self.properties,
         }
         self.config_path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
