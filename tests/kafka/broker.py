@@ -64,23 +64,23 @@ class KafkaNode(_Server):
     """One combined-mode (broker + controller) KRaft node.
 
     `listeners` maps listener names to (security protocol, port); the first is the one clients
-    are given. `properties` are added to (and override) server.properties; `scram` users
+    are given. Brokers talk to each other, and the tests check readiness, on a plaintext
+    INTERNAL listener of their own (principal User:ANONYMOUS). `properties` are added to (and override) server.properties; `scram` users
     (name -> password) are written into the log dir at format time, as `kafka-storage format
     --add-scram` does, so that a SASL broker can let its first admin in."""
 
     name = "kafka"
 
     def __init__(self, node_id: int = 1, properties: dict[str, str] | None = None,
-                 listeners: dict[str, tuple[str, int]] | None = None, scram: dict[str, str] | None = None,
-                 client_config: dict | None = None):
+                 listeners: dict[str, tuple[str, int]] | None = None, scram: dict[str, str] | None = None):
         super().__init__()
         self.node_id = node_id
         self.controller_port = free_port()
+        self.internal_port = free_port()
         self.listeners = listeners or {"PLAINTEXT": ("PLAINTEXT", self.port)}
         self.port = next(iter(self.listeners.values()))[1]
         self.properties = properties or {}
         self.scram = scram or {}
-        self.client_config = client_config or {}
         self.voters = f"{node_id}@127.0.0.1:{self.controller_port}"
         self.cluster_id = _cluster_id()
         self.log_dir = self.workdir / "log"
@@ -91,16 +91,16 @@ class KafkaNode(_Server):
         return f"127.0.0.1:{self.port}"
 
     def write_config(self) -> None:
-        listeners = {**self.listeners, "CONTROLLER": ("PLAINTEXT", self.controller_port)}
-        first = next(iter(self.listeners))
+        advertised = {**self.listeners, "INTERNAL": ("PLAINTEXT", self.internal_port)}
+        listeners = {**advertised, "CONTROLLER": ("PLAINTEXT", self.controller_port)}
         props = {
             "process.roles": "broker,controller",
             "node.id": str(self.node_id),
             "controller.quorum.voters": self.voters,
             "controller.listener.names": "CONTROLLER",
-            "inter.broker.listener.name": first,
+            "inter.broker.listener.name": "INTERNAL",
             "listeners": ",".join(f"{n}://127.0.0.1:{p}" for n, (_, p) in listeners.items()),
-            "advertised.listeners": ",".join(f"{n}://127.0.0.1:{p}" for n, (_, p) in self.listeners.items()),
+            "advertised.listeners": ",".join(f"{n}://127.0.0.1:{p}" for n, (_, p) in advertised.items()),
             "listener.security.protocol.map": ",".join(f"{n}:{proto}" for n, (proto, _) in listeners.items()),
             "log.dirs": str(self.log_dir),
             "num.partitions": "1",
@@ -164,8 +164,9 @@ class KafkaNode(_Server):
 
         from confluent_kafka.admin import AdminClient
 
-        socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-        metadata = AdminClient({"bootstrap.servers": self.bootstrap, **self.client_config}).list_topics(timeout=2)
+        internal = f"127.0.0.1:{self.internal_port}"
+        socket.create_connection(("127.0.0.1", self.internal_port), timeout=1).close()
+        metadata = AdminClient({"bootstrap.servers": internal}).list_topics(timeout=2)
         return self.node_id in metadata.brokers
 
     def kill(self) -> None:
