@@ -31,11 +31,20 @@ class BrokerProbe:
         base = {"bootstrap.servers": bootstrap, "enable.auto.commit": False, **(extra or {})}
         self.uncommitted = Consumer({**base, "group.id": f"probe-{uuid.uuid4().hex[:8]}",
                                      "isolation.level": "read_uncommitted"})
-        self.committed = Consumer({**base, "group.id": group_id, "isolation.level": "read_committed"})
+        self.committed = Consumer({**base, "group.id": f"probe-{uuid.uuid4().hex[:8]}",
+                                   "isolation.level": "read_committed"})
+        # The group's offsets as last committed: a read_committed consumer would ask for stable
+        # offsets only, and wait while a transaction holds some pending.
+        self.group = Consumer({**base, "group.id": group_id, "isolation.level": "read_uncommitted"})
+        self._known: dict[str, list[TopicPartition]] = {}
 
     def _partitions(self, topic: str) -> list[TopicPartition]:
-        metadata = self.uncommitted.list_topics(topic, timeout=10).topics[topic]
-        return [TopicPartition(topic, p) for p in sorted(metadata.partitions)]
+        if topic not in self._known:
+            metadata = self.uncommitted.list_topics(topic, timeout=10).topics[topic]
+            if not metadata.partitions:
+                return []  # not created yet
+            self._known[topic] = [TopicPartition(topic, p) for p in sorted(metadata.partitions)]
+        return self._known[topic]
 
     def end(self, topic: str, committed_only: bool = False) -> int:
         """Sum over partitions of the high watermark, or of the last stable offset (the end a
@@ -44,7 +53,7 @@ class BrokerProbe:
         return sum(reader.get_watermark_offsets(tp, timeout=10, cached=False)[1] for tp in self._partitions(topic))
 
     def group_committed(self, topic: str) -> int:
-        offsets = self.committed.committed(self._partitions(topic), timeout=10)
+        offsets = self.group.committed(self._partitions(topic), timeout=10)
         return sum(max(tp.offset, 0) for tp in offsets)
 
     def open_transaction(self, topic: str) -> bool:
@@ -52,8 +61,8 @@ class BrokerProbe:
         return self.end(topic) > self.end(topic, committed_only=True)
 
     def close(self) -> None:
-        self.uncommitted.close()
-        self.committed.close()
+        for consumer in (self.uncommitted, self.committed, self.group):
+            consumer.close()
 
 
 def id_counts(bootstrap: str, topic: str, expected: int, isolation: str, timeout_s: float = 300,

@@ -24,6 +24,7 @@ from alertfeat.localinfra import free_port
 from alertfeat.subscribe import enriched_alerts
 from tests.helpers import encode_alert, sample_alerts
 from tests.kafka.broker import KafkaNode
+from tests.kafka_probe import id_counts
 from tests.service_process import ServiceProcess
 from tests.tls import make_certificates
 
@@ -81,6 +82,9 @@ def _grant_service(admin: AdminClient, settings, deny_topic: str | None = None) 
                 for op in (AclOperation.ALL,)]  # read, write, describe, create
     bindings.append(AclBinding(ResourceType.GROUP, f"g-{suffix}", ResourcePatternType.LITERAL, principal, "*",
                                AclOperation.ALL, AclPermissionType.ALLOW))
+    bindings.append(AclBinding(ResourceType.TRANSACTIONAL_ID, settings.transactional_id_prefix,
+                               ResourcePatternType.PREFIXED, principal, "*", AclOperation.ALL,
+                               AclPermissionType.ALLOW))  # exactly-once mode
     bindings.append(AclBinding(ResourceType.GROUP, "alertfeat-subscribe-", ResourcePatternType.PREFIXED, principal,
                                "*", AclOperation.READ, AclPermissionType.ALLOW))  # `alertfeat subscribe`
     deny = AclBinding(ResourceType.TOPIC, deny_topic, ResourcePatternType.LITERAL, principal, "*",
@@ -144,10 +148,14 @@ def test_wrong_password_fails_at_start_clearly_and_never_logs_it(secure_kafka, m
         assert wrong not in text and PASSWORD not in text
 
 
-def test_acl_denying_the_output_topic_gives_a_named_error_not_a_crash_loop(secure_kafka, make_settings, tmp_path):
+@pytest.mark.parametrize("delivery", ["at-least-once", "exactly-once"])
+def test_acl_denying_the_output_topic_gives_a_named_error_not_a_crash_loop(delivery, secure_kafka, make_settings,
+                                                                           tmp_path):
     """The service stays up and names the refused topic, commits nothing while refused, and
-    enriches everything once the operator lifts the DENY."""
-    settings = make_settings(kafka_bootstrap_servers=f"127.0.0.1:{secure_kafka.sasl_port}",
+    enriches everything once the operator lifts the DENY. In exactly-once mode each refusal
+    aborts the transaction, and the batch is rewound and processed again: a read_committed
+    reader sees every alert once."""
+    settings = make_settings(delivery=delivery, kafka_bootstrap_servers=f"127.0.0.1:{secure_kafka.sasl_port}",
                              kafka_security_protocol="SASL_SSL", kafka_sasl_mechanism="SCRAM-SHA-512",
                              kafka_sasl_username=USER, kafka_sasl_password=PASSWORD,
                              kafka_ssl_ca_location=str(secure_kafka.certs.ca), metrics_port=free_port())
@@ -165,13 +173,16 @@ def test_acl_denying_the_output_topic_gives_a_named_error_not_a_crash_loop(secur
                                 deny.operation, deny.permission_type)
         for f in secure_kafka.admin.delete_acls([lift]).values():
             f.result(30)
-        got = list(enriched_alerts(settings, max_messages=n, idle_timeout_s=60))
+        got = id_counts(secure_kafka.internal_bootstrap, settings.enriched_topic, n, "read_committed",
+                        timeout_s=60, settle_s=2, value_ids=bytes)
         assert svc.alive(), svc.log()[-3000:]
     log_text = svc.log()
     refusals = [line for line in log_text.splitlines() if "TOPIC_AUTHORIZATION_FAILED" in line and "ERROR" in line]
-    print(f"\nACL denial: {len(refusals)} named refusals logged, then {len(got)} of {n} enriched; first: "
-          f"{refusals[0]}")
-    assert len(got) == n
-    assert settings.enriched_topic in refusals[0] and "grant" in refusals[0]
+    print(f"\nACL denial ({delivery}): {len(refusals)} named refusals logged, then {sum(got.values())} of {n} "
+          f"enriched ({len(got)} distinct); first: {refusals[0]}")
+    assert len(got) == n and sum(got.values()) == n
+    assert "grant" in refusals[0]
+    if delivery == "at-least-once":  # (a transaction's refusal does not say which of its topics)
+        assert settings.enriched_topic in refusals[0]
     assert "Traceback" not in log_text and "consuming" in log_text
     assert log_text.count("consuming ") == 1  # one process start: no restart loop

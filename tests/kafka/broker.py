@@ -90,6 +90,11 @@ class KafkaNode(_Server):
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
 
+    @property
+    def internal_bootstrap(self) -> str:
+        """Plaintext, principal ANONYMOUS: for test readers of a secured node."""
+        return f"127.0.0.1:{self.internal_port}"
+
     def write_config(self) -> None:
         advertised = {**self.listeners, "INTERNAL": ("PLAINTEXT", self.internal_port)}
         listeners = {**advertised, "CONTROLLER": ("PLAINTEXT", self.controller_port)}
@@ -164,9 +169,8 @@ class KafkaNode(_Server):
 
         from confluent_kafka.admin import AdminClient
 
-        internal = f"127.0.0.1:{self.internal_port}"
         socket.create_connection(("127.0.0.1", self.internal_port), timeout=1).close()
-        metadata = AdminClient({"bootstrap.servers": internal}).list_topics(timeout=2)
+        metadata = AdminClient({"bootstrap.servers": self.internal_bootstrap}).list_topics(timeout=2)
         return self.node_id in metadata.brokers
 
     def kill(self) -> None:
