@@ -22,18 +22,8 @@ from alertfeat.localinfra import LocalKafka, LocalRedis, free_port
 from alertfeat.subscribe import enriched_alerts
 from tests.helpers import drain, produce_all, write_simulated
 from tests.kafka.broker import KafkaNode
+from tests.kafka_probe import dia_source_id as _dia_source_id
 from tests.service_process import ServiceProcess
-
-
-def _dia_source_id(enriched_value: bytes) -> int:
-    """diaSourceId is the first field of a v8+ alert: a zigzag varint right after the header."""
-    shift = result = 0
-    for byte in enriched_value[5:15]:
-        result |= (byte & 0x7F) << shift
-        shift += 7
-        if byte < 0x80:
-            break
-    return (result >> 1) ^ -(result & 1)
 
 
 def _replay(bootstrap: str, topic: str, messages: list[bytes], rate: float) -> None:

@@ -58,34 +58,50 @@ def _create(bootstrap: str, topics: dict[str, int], replicas: list[int] | None =
         future.result(30)
 
 
+def _fault_mid_stream(settings, bootstrap: str, alerts: list[bytes], tmp_path, fault, isolation: str):
+    """Replay `alerts` live at 300/s through the service; once 1500 are committed, call `fault()`.
+    Returns (enriched seen by an `isolation` reader, lost, duplicated, seconds from the fault
+    until the service commits again)."""
+    replayer = threading.Thread(target=_replay, args=(bootstrap, settings.input_topic, alerts, 300.0))
+    replayer.start()
+    with ServiceProcess(settings, tmp_path / "service.log") as svc:
+        consumed = lambda: metric(settings.metrics_port, "alertfeat_consumed_total")  # noqa: E731
+        _wait(lambda: consumed() >= 1500, "progress before the fault", 120, svc)
+        at_fault, t = consumed(), time.monotonic()
+        fault()
+        _wait(lambda: consumed() > at_fault, "progress after the fault", 180, svc)
+        recovery_s = time.monotonic() - t
+        replayer.join()
+        counts = id_counts(bootstrap, settings.enriched_topic, len(alerts), isolation, timeout_s=180, settle_s=3)
+        assert svc.alive(), svc.log()[-3000:]
+    lost, duplicated = lost_and_duplicated(counts, {dia_source_id(m) for m in alerts})
+    return sum(counts.values()), lost, duplicated, recovery_s
+
+
 @pytest.mark.slow
-def test_broker_killed_and_restarted_on_its_log_mid_stream_loses_nothing(make_settings, alerts, tmp_path):
+def test_broker_killed_and_restarted_on_its_log_mid_stream_loses_nothing(apache_kafka, make_settings, alerts,
+                                                                         tmp_path):
+    restart = []
+
+    def kill_and_restart() -> None:
+        broker.kill()
+        time.sleep(5)  # the service and the replayer face a dead broker
+        restart.append(broker.restart())
+
     with KafkaNode() as broker:
         settings = _fast(make_settings, broker.bootstrap)
         _create(broker.bootstrap, {settings.input_topic: 1})
-        replayer = threading.Thread(target=_replay, args=(broker.bootstrap, settings.input_topic, alerts, 300.0))
-        replayer.start()
-        with ServiceProcess(settings, tmp_path / "service.log") as svc:
-            consumed = lambda: metric(settings.metrics_port, "alertfeat_consumed_total")  # noqa: E731
-            _wait(lambda: consumed() >= 1500, "progress before the kill", 120, svc)
-            broker.kill()
-            at_kill = consumed()
-            time.sleep(5)  # the service and the replayer face a dead broker
-            restart_s = broker.restart()
-            recovery_s = _wait(lambda: consumed() > at_kill, "progress after the restart", 120, svc)
-            replayer.join()
-            counts = id_counts(broker.bootstrap, settings.enriched_topic, len(alerts), "read_uncommitted",
-                               timeout_s=180, settle_s=3)
-            assert svc.alive(), svc.log()[-3000:]
-    lost, duplicated = lost_and_duplicated(counts, {dia_source_id(m) for m in alerts})
-    print(f"\nbroker kill -9 + restart on its log: {len(alerts)} alerts in, {sum(counts.values())} enriched, "
-          f"lost {lost}, duplicated {duplicated}; broker back in {restart_s:.1f} s, service committing again "
-          f"{recovery_s:.1f} s after that")
+        enriched, lost, duplicated, recovery_s = _fault_mid_stream(
+            settings, broker.bootstrap, alerts, tmp_path, kill_and_restart, "read_uncommitted")
+    print(f"\nbroker kill -9 + restart on its log: {len(alerts)} alerts in, {enriched} enriched, "
+          f"lost {lost}, duplicated {duplicated}; broker down 5 s then serving {restart[0]:.1f} s after its "
+          f"restart; service committing again {recovery_s:.1f} s after the kill")
     assert lost == 0
 
 
 @pytest.mark.slow
-def test_leader_of_input_and_outputs_killed_in_a_3_node_cluster_exactly_once(make_settings, alerts, tmp_path):
+def test_leader_of_input_and_outputs_killed_in_a_3_node_cluster_exactly_once(apache_kafka, make_settings, alerts,
+                                                                            tmp_path):
     with KafkaCluster() as cluster:
         settings = _fast(make_settings, cluster.bootstrap, delivery="exactly-once",
                          librdkafka_producer={"acks": "all", "enable.idempotence": True})
@@ -93,23 +109,14 @@ def test_leader_of_input_and_outputs_killed_in_a_3_node_cluster_exactly_once(mak
                                  settings.dlq_topic)}
         _create(cluster.bootstrap, topics, replicas=[1, 2, 3], config={"min.insync.replicas": "2"})
         assert {cluster.leader(t) for t in topics} == {1}
-        replayer = threading.Thread(target=_replay, args=(cluster.bootstrap, settings.input_topic, alerts, 300.0))
-        replayer.start()
-        with ServiceProcess(settings, tmp_path / "service.log") as svc:
-            consumed = lambda: metric(settings.metrics_port, "alertfeat_consumed_total")  # noqa: E731
-            _wait(lambda: consumed() >= 1500, "progress before the kill", 120, svc)
+
+        def kill_the_leader() -> None:
             cluster.node(1).kill()
-            at_kill = consumed()
-            killed_at = time.monotonic()
-            _wait(lambda: cluster.leader(settings.input_topic) in (2, 3), "a new leader", 60, svc)
-            _wait(lambda: consumed() > at_kill, "progress after the leader died", 120, svc)
-            recovery_s = time.monotonic() - killed_at
-            replayer.join()
-            counts = id_counts(cluster.bootstrap, settings.enriched_topic, len(alerts), "read_committed",
-                               timeout_s=180, settle_s=3)
-            assert svc.alive(), svc.log()[-3000:]
-    lost, duplicated = lost_and_duplicated(counts, {dia_source_id(m) for m in alerts})
-    print(f"\n3-node cluster, leader of input+outputs killed: {len(alerts)} alerts in, {sum(counts.values())} "
+            _wait(lambda: cluster.leader(settings.input_topic) in (2, 3), "a new leader", 60)
+
+        enriched, lost, duplicated, recovery_s = _fault_mid_stream(
+            settings, cluster.bootstrap, alerts, tmp_path, kill_the_leader, "read_committed")
+    print(f"\n3-node cluster, leader of input+outputs killed: {len(alerts)} alerts in, {enriched} "
           f"enriched (read_committed), lost {lost}, duplicated {duplicated}; committing again "
           f"{recovery_s:.1f} s after the kill")
     assert lost == 0 and duplicated == 0
