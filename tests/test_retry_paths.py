@@ -1,6 +1,7 @@
 """Guarantees of the retry paths, on the session's broker: a schema registry outage rewinds and
-retries the batch (nothing dead-lettered, everything enriched after it recovers), and /healthz
-goes to 503 while the consumer loop is stalled (here: waiting on a frozen broker) and back to 200.
+retries the batch (nothing dead-lettered, everything enriched after it recovers); a delivery
+failure commits nothing and the restarted service delivers everything; /healthz goes to 503
+while the consumer loop is stalled (here: waiting on a frozen broker) and back to 200.
 
 The registry is the labelled MOCK of tests/test_registry.py (no registry runs here)."""
 
@@ -14,12 +15,21 @@ from http.server import ThreadingHTTPServer
 
 import pytest
 
+import alertfeat.benchmarks._service
 import alertfeat.health
 from alertfeat.avro_files import framed_messages
 from alertfeat.localinfra import free_port
 from alertfeat.subscribe import enriched_alerts
 from tests.helpers import drain, encode_alert, produce_all, sample_alerts, write_simulated
+from tests.kafka_probe import BrokerProbe, dia_source_id, id_counts, lost_and_duplicated
+from tests.service_process import ServiceProcess
 from tests.test_registry import MockRegistry
+
+
+@pytest.fixture(scope="module")
+def alerts(tmp_path_factory) -> list[bytes]:
+    path = write_simulated(tmp_path_factory.mktemp("retry") / "a.avro", 3000, 1000, seed=8, mean_epochs=4)
+    return list(framed_messages([path]))
 
 
 def test_schema_registry_outage_rewinds_and_retries_then_everything_is_enriched(make_settings, service, kafka):
@@ -56,12 +66,43 @@ def _healthz(port: int) -> int:
         return err.code
 
 
-def test_healthz_is_503_while_the_loop_is_stalled_and_200_after(make_settings, service, kafka, tmp_path,
+def test_delivery_failure_commits_nothing_and_the_restarted_service_delivers_everything(make_settings, kafka,
+                                                                                         alerts, tmp_path):
+    if kafka.server is None:
+        pytest.skip("needs a broker the tests own (to freeze it)")
+    settings = make_settings(metrics_port=free_port(), batch_size=200, xmatch_catalogs=[],
+                             xmatch_bright_star_catalog=None, librdkafka_producer={"message.timeout.ms": 3000})
+    produce_all(kafka.bootstrap, settings.input_topic, alerts)
+    with ServiceProcess(settings, tmp_path / "service.log") as svc:
+        deadline = time.monotonic() + 120
+        while alertfeat.benchmarks._service.metric(settings.metrics_port, "alertfeat_consumed_total") < 200:
+            assert svc.alive() and time.monotonic() < deadline, svc.log()[-3000:]
+            time.sleep(0.05)
+        kafka.server.pause()  # the batch in flight cannot be acknowledged within message.timeout.ms
+        try:
+            time.sleep(8)
+        finally:
+            kafka.server.resume()
+        code = svc.proc.wait(90)
+    assert code != 0 and "DeliveryError" in svc.log() and "Message timed out" in svc.log(), svc.log()[-3000:]
+    probe = BrokerProbe(kafka.bootstrap, settings.group_id)
+    committed = probe.group_committed(settings.input_topic)
+    probe.close()
+    assert 200 <= committed < len(alerts)
+    with ServiceProcess(settings, tmp_path / "service.log"):
+        counts = id_counts(kafka.bootstrap, settings.enriched_topic, len(alerts), "read_uncommitted", settle_s=2)
+    lost, duplicated = lost_and_duplicated(counts, {dia_source_id(m) for m in alerts})
+    print(f"\ndelivery failure: the service stopped with {committed} of {len(alerts)} committed; after the "
+          f"restart {sum(counts.values())} enriched, lost {lost}, duplicated {duplicated}")
+    assert lost == 0
+
+
+def test_healthz_is_503_while_the_loop_is_stalled_and_200_after(make_settings, service, kafka, alerts,
                                                                   monkeypatch):
     if kafka.server is None:
         pytest.skip("needs a broker the tests own (to freeze it)")
     monkeypatch.setattr(alertfeat.health, "LIVENESS_TIMEOUT_S", 3.0)  # 180 s in production
-    messages = list(framed_messages([write_simulated(tmp_path / "a.avro", 3000, 1000, seed=8, mean_epochs=4)]))
+    messages = alerts
     port = free_port()
     settings = make_settings(metrics_port=port, batch_size=200, xmatch_catalogs=[],
                              xmatch_bright_star_catalog=None)
