@@ -20,10 +20,14 @@ from alertfeat.avro_files import framed_messages
 from alertfeat.benchmarks._service import metric
 from alertfeat.localinfra import free_port
 from tests.helpers import write_simulated
+from tests.infra import kafka_choice
 from tests.kafka.broker import KafkaCluster, KafkaNode
 from tests.kafka_probe import dia_source_id, id_counts, lost_and_duplicated
 from tests.service_process import ServiceProcess
 from tests.test_faults import _replay
+
+# Skipped before the module's fixtures (20,000 simulated alerts) are built for nothing.
+pytestmark = pytest.mark.skipif(kafka_choice()[0] != "apache-kafka", reason="needs Apache Kafka (java and mvn)")
 
 
 @pytest.fixture(scope="module")

@@ -27,11 +27,15 @@ from alertfeat.localinfra import free_port
 from alertfeat.schema_store import SchemaStore
 from alertfeat.wire import schema_id_of
 from tests.helpers import write_simulated
+from tests.infra import kafka_choice
 from tests.kafka_probe import BrokerProbe, dia_source_id, id_counts, lost_and_duplicated
 from tests.service_process import ServiceProcess
 from tests.test_faults import _replay
 
 KILLS = 3
+
+# Skipped before the module's fixtures (20,000 simulated alerts) are built for nothing.
+pytestmark = pytest.mark.skipif(kafka_choice()[0] != "apache-kafka", reason="needs Apache Kafka (java and mvn)")
 
 
 @dataclass
