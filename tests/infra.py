@@ -14,7 +14,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from alertfeat.localinfra import LocalKafka, LocalRedis
+from alertfeat.localinfra import InfraError, LocalKafka, LocalRedis
 from tests.kafka import broker as apache_kafka
 
 log = logging.getLogger("tests.infra")
@@ -62,7 +62,7 @@ def kafka_endpoint() -> Iterator[KafkaEndpoint]:
     log.warning("Kafka for the tests: %s (%s)", kind, why)
     if kind == "external":
         yield KafkaEndpoint(os.environ["KAFKA_BOOTSTRAP_SERVERS"], None)
-    elif kind == "apache-kafka":
+    elif kind == "apache-kafka" and _fetched():
         with apache_kafka.KafkaNode() as node:
             yield KafkaEndpoint(node.bootstrap, node, "apache-kafka")
     elif kind == "container":
@@ -73,6 +73,16 @@ def kafka_endpoint() -> Iterator[KafkaEndpoint]:
     else:
         with tansu_endpoint() as endpoint:
             yield endpoint
+
+
+def _fetched() -> bool:
+    """The broker's jars are cached or Maven fetched them; else the session falls back to Tansu."""
+    try:
+        apache_kafka.kafka_jars()
+        return True
+    except InfraError as exc:
+        log.warning("FALLBACK to Tansu: Apache Kafka could not be fetched: %s", exc)
+        return False
 
 
 @contextlib.contextmanager

@@ -37,8 +37,11 @@ def kafka_jars() -> Path:
         if stamp.exists() and stamp.read_text() == want:
             return JARS
         shutil.rmtree(JARS, ignore_errors=True)
-        done = subprocess.run(["mvn", "-q", "-B", "-f", str(HERE / "pom.xml"), "dependency:copy-dependencies"],
-                              capture_output=True, text=True, timeout=900)
+        try:
+            done = subprocess.run(["mvn", "-q", "-B", "-f", str(HERE / "pom.xml"), "dependency:copy-dependencies"],
+                                  capture_output=True, text=True, timeout=900)
+        except subprocess.TimeoutExpired as exc:
+            raise InfraError("mvn did not fetch Apache Kafka within 900 s") from exc
         if done.returncode != 0:
             raise InfraError(f"mvn could not fetch Apache Kafka: {(done.stdout + done.stderr)[-2000:]}")
         stamp.write_text(want)
