@@ -23,8 +23,10 @@ from .pipeline import BatchResult, Pipeline
 log = logging.getLogger(__name__)
 
 DELIVERY_TIMEOUT_S = 60.0
+# (STALE_MEMBER_EPOCH and FENCED_MEMBER_EPOCH are the KIP-848 group protocol's forms.)
 _REBALANCE_ERRORS = {KafkaError.UNKNOWN_MEMBER_ID, KafkaError.ILLEGAL_GENERATION, KafkaError.REBALANCE_IN_PROGRESS,
-                     KafkaError._ASSIGNMENT_LOST, KafkaError._NO_OFFSET}
+                     KafkaError._ASSIGNMENT_LOST, KafkaError._NO_OFFSET, KafkaError.STALE_MEMBER_EPOCH,
+                     KafkaError.FENCED_MEMBER_EPOCH}
 
 
 def transactional_id(settings: Settings, worker_index: int) -> str:

@@ -127,10 +127,10 @@ def test_leader_of_input_and_outputs_killed_in_a_3_node_cluster_exactly_once(apa
 
 
 @pytest.mark.slow
-def test_group_member_killed_then_a_third_joins_kip848(make_settings, apache_kafka, alerts, tmp_path):
+@pytest.mark.parametrize("delivery", ["exactly-once", "at-least-once"])
+def test_group_member_killed_then_a_third_joins_kip848(delivery, make_settings, apache_kafka, alerts, tmp_path):
     bootstrap = apache_kafka.bootstrap
-    base = _fast(make_settings, bootstrap, delivery="exactly-once",
-                 librdkafka_consumer={"group.protocol": "consumer"})
+    base = _fast(make_settings, bootstrap, delivery=delivery, librdkafka_consumer={"group.protocol": "consumer"})
     _create(bootstrap, {base.input_topic: 4})
     # One endpoint and one transactional id per process (on Kubernetes each pod has its own host name).
     members = [base.model_copy(update={"metrics_port": free_port(), "transactional_id_prefix": f"member{k}"})
@@ -147,12 +147,19 @@ def test_group_member_killed_then_a_third_joins_kip848(make_settings, apache_kaf
         with ServiceProcess(members[2], tmp_path / "m2.log") as c:
             _wait(lambda: consumed(members[2]) > 0, "the third member working", 120, a, c)
             replayer.join()
-            counts = id_counts(bootstrap, base.enriched_topic, len(alerts), "read_committed", timeout_s=180,
-                               settle_s=3)
+            isolation = "read_committed" if delivery == "exactly-once" else "read_uncommitted"
+            counts = id_counts(bootstrap, base.enriched_topic, len(alerts), isolation, timeout_s=180, settle_s=3)
             took_over_s = time.monotonic() - killed_at
             assert a.alive() and c.alive()
     lost, duplicated = lost_and_duplicated(counts, {dia_source_id(m) for m in alerts})
-    print(f"\ngroup (KIP-848), one of two members killed, a third joined: {len(alerts)} alerts in, "
-          f"{sum(counts.values())} enriched (read_committed), lost {lost}, duplicated {duplicated}; "
+    print(f"\ngroup (KIP-848, {delivery}), one of two members killed, a third joined: {len(alerts)} alerts in, "
+          f"{sum(counts.values())} enriched ({isolation}), lost {lost}, duplicated {duplicated}; "
           f"survivor had committed {at_kill:.0f} at the kill; all drained {took_over_s:.1f} s after it")
-    assert lost == 0 and duplicated == 0
+    assert lost == 0
+    if delivery == "exactly-once":
+        assert duplicated == 0
+    else:
+        # At-least-once redelivers only what was delivered but not committed: the killed member's
+        # batch in flight, and at most one batch per member whose commit a rebalance rejected
+        # (two rebalances, two members each).
+        assert duplicated <= base.batch_size * (1 + 2 * 2)
