@@ -9,10 +9,12 @@ import threading
 
 from .config import Settings
 from .decode.numba_decoder import NumbaDecoder
+from .errors import ConfigError
 from .features import warm_up
 from .health import Health
 from .health import serve as serve_ops
 from .history import RedisHistory
+from .kafka_io import check_client_config
 from .metrics import Metrics
 from .pipeline import Limits, Pipeline
 from .xmatch import CatalogSet
@@ -67,9 +69,18 @@ def run_service(settings: Settings, stop: threading.Event | None = None, metrics
     metrics = metrics or Metrics()
     health = health or Health()
     if settings.metrics_port:
-        serve_ops(settings.metrics_port, metrics.registry, health)
+        serve_ops(settings.metrics_port, metrics.registry, health, settings.metrics_host)
     log.info("settings: %s", settings.redacted())
     Worker(settings, build_pipeline(settings), metrics, stop, worker_index, health).run()
+
+
+def check_kafka_clients(settings: Settings) -> None:
+    """ConfigError if librdkafka refuses the client settings as a whole (e.g. SASL without a
+    user, a CA file that does not exist), before anything connects."""
+    for kind, config in (("consumer", settings.kafka_consumer()), ("producer", settings.kafka_producer())):
+        problem = check_client_config(kind, config, suspects={})
+        if problem:
+            raise ConfigError(f"invalid configuration: Kafka {kind} settings (kafka_*, librdkafka*): {problem}")
 
 
 def _exit_after_grace() -> None:

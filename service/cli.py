@@ -20,6 +20,9 @@ def _settings(args: argparse.Namespace, **overrides) -> Settings:
 def cmd_run(args: argparse.Namespace) -> int:
     settings = _settings(args)
     logging.getLogger().setLevel(settings.log_level)
+    from .app import check_kafka_clients
+
+    check_kafka_clients(settings)
     if args.workers > 1:
         from .supervisor import run_workers
 

@@ -22,7 +22,7 @@ class Sources:
     band: np.ndarray  # int8 [m], index into BANDS or UNKNOWN_BAND
     flux: np.ndarray  # float64 [m], psfFlux in nJy; NaN when null
     flux_err: np.ndarray  # float64 [m], psfFluxErr; NaN when null
-    flags: np.ndarray  # int64 [m], packed flag bits (decode.fields.FLAG_FIELDS)
+    flags: np.ndarray  # int64 [m], packed flag bits (decode.fields.FLAG_FIELDS); 0 for format-2 stored records
 
     @property
     def n_alerts(self) -> int:
@@ -54,9 +54,13 @@ class Sources:
 
     def without(self, alerts: np.ndarray) -> Sources:
         """A copy where the alerts in the boolean mask `alerts` have no rows."""
-        keep = np.repeat(~alerts, self.counts())
-        counts = np.where(alerts, 0, self.counts())
-        return Sources.from_arrays(counts, **{name: getattr(self, name)[keep] for name in SOURCE_COLUMNS})
+        return self.kept(np.repeat(~alerts, self.counts()))
+
+    def kept(self, rows: np.ndarray) -> Sources:
+        """A copy with only the rows in the boolean mask `rows`, in their order."""
+        alert_of_row = np.repeat(np.arange(self.n_alerts), self.counts())
+        counts = np.bincount(alert_of_row[rows], minlength=self.n_alerts)
+        return Sources.from_arrays(counts, **{name: getattr(self, name)[rows] for name in SOURCE_COLUMNS})
 
 
 @dataclass
@@ -79,6 +83,9 @@ class DecodedBatch:
     mjd: np.ndarray  # float64 [n]
     sources: Sources  # diaSource first, then prvDiaSources
     forced: Sources | None  # prvDiaForcedSources, when requested
+    # Set by quality.screen, which also drops unusable rows (None: not screened yet).
+    epoch_ok: np.ndarray | None = None  # bool [n]: the alert's epoch is valid (it has a window)
+    trigger_kept: np.ndarray | None = None  # bool [n]: sources' first row is the triggering diaSource
 
     @property
     def n(self) -> int:
@@ -91,6 +98,9 @@ class DecodedBatch:
             self.error_reason[i] = reason
             self.error_detail[i] = detail
         self.ok &= ~alerts
+        if self.epoch_ok is not None:
+            self.epoch_ok &= ~alerts
+            self.trigger_kept &= ~alerts
         self.sources = self.sources.without(alerts)
         if self.forced is not None:
             self.forced = self.forced.without(alerts)

@@ -16,13 +16,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (BaseSettings, NoDecode, PydanticBaseSettingsSource, SecretsSettingsSource,
-                               SettingsConfigDict, YamlConfigSettingsSource)
+                               SettingsConfigDict, SettingsError, YamlConfigSettingsSource)
 
 from .errors import ConfigError
+from .redaction import mask_librdkafka, mask_url
 
 _TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 _CATALOG = re.compile(r"^[a-z][a-z0-9_]{0,31}$")  # a catalog name is also an Avro field name
-_SECRET_KEY = re.compile(r"password|secret|token|key\.pem|private", re.IGNORECASE)
 LibrdkafkaValue = str | int | float | bool
 
 # The YAML file for the Settings being built; a context variable so loading stays re-entrant.
@@ -95,6 +95,17 @@ class Settings(BaseSettings):
 
     # Operations
     metrics_port: int = Field(9108, ge=0, le=65535, description="0 turns the HTTP endpoint off")
+    metrics_host: str = Field("0.0.0.0", min_length=1,
+                              description="address of /metrics, /healthz, /readyz (all interfaces: a container's "
+                                          "port; set 127.0.0.1 on a shared host)")
+    readiness_probe_interval_s: float = Field(2.0, gt=0, le=300, description="how often Redis and Kafka are probed")
+    readiness_failures: int = Field(3, ge=1, le=100, description="consecutive failed probes before not ready")
+    readiness_successes: int = Field(2, ge=1, le=100, description="consecutive good probes before ready again")
+    worker_max_restarts: int = Field(5, ge=0, le=1000,
+                                     description="--workers: crashes tolerated within the window before giving up")
+    worker_restart_window_s: float = Field(300.0, gt=0, description="--workers: the window for worker_max_restarts")
+    log_repeat_interval_s: float = Field(60.0, ge=0, description="a repeated client error is logged once per "
+                                                                   "interval with a count (0: every time)")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     data_dir: Path = Path("data")
 
@@ -166,9 +177,44 @@ class Settings(BaseSettings):
     @field_validator("redis_url")
     @classmethod
     def _valid_redis_url(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and not re.match(r"^(redis|rediss|unix)://", value.get_secret_value()):
+        if value is None:
+            return value
+        url = value.get_secret_value()
+        if not re.match(r"^(redis|rediss|unix)://", url):
             raise ValueError("must start with redis://, rediss:// or unix://")
+        from redis.connection import parse_url
+
+        try:
+            parse_url(url)  # what redis-py will do at start: port, database and options
+        except ValueError as exc:
+            raise ValueError(f"{exc} (in {mask_url(url)})") from None
         return value
+
+    @field_validator("librdkafka", "librdkafka_consumer", "librdkafka_producer", mode="before")
+    @classmethod
+    def _flat_librdkafka(cls, value: Any) -> Any:
+        # One clear line instead of pydantic's four union-member errors per nested value.
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if not isinstance(item, (str, int, float, bool)):
+                    raise ValueError(f"{key!r} must be a string, number or boolean, not {type(item).__name__}")
+        return value
+
+    @model_validator(mode="after")
+    def _librdkafka_accepts(self) -> Settings:
+        from .kafka_io import check_client_config
+
+        for name in ("librdkafka", "librdkafka_consumer", "librdkafka_producer"):
+            if not getattr(self, name):
+                continue
+            kind = "consumer" if name == "librdkafka_consumer" else "producer"
+            full = self.kafka_consumer() if kind == "consumer" else self.kafka_producer()
+            problem = check_client_config(kind, full, suspects=getattr(self, name))
+            # Names and values are checked here; whether they fit together (e.g. SASL without a
+            # user, a CA file that exists) is checked when the service starts, on this machine.
+            if problem and "Failed to create" not in problem:
+                raise ValueError(f"{name} (ALERTFEAT_{name.upper()}): {problem}")
+        return self
 
     @classmethod
     def settings_customise_sources(
@@ -255,14 +301,12 @@ class Settings(BaseSettings):
         """The settings as a dict that is safe to log: secrets are masked."""
         dump = self.model_dump(mode="json")
         for name in ("librdkafka", "librdkafka_consumer", "librdkafka_producer"):
-            dump[name] = {k: ("**********" if _SECRET_KEY.search(k) else v) for k, v in dump[name].items()}
+            dump[name] = mask_librdkafka(dump[name])
         if self.redis_url is not None:
-            dump["redis_url"] = _mask_url_password(self.redis_url.get_secret_value())
+            dump["redis_url"] = mask_url(self.redis_url.get_secret_value())
+        if self.schema_registry_url is not None:
+            dump["schema_registry_url"] = mask_url(self.schema_registry_url)
         return dump
-
-
-def _mask_url_password(url: str) -> str:
-    return re.sub(r"(//[^:/@]*:)[^@]*@", r"\1**********@", url)
 
 
 # Variables with our prefix that are not settings fields.
@@ -291,6 +335,8 @@ def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Se
         return Settings(**overrides)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc)) from None
+    except SettingsError as exc:  # a source could not even be parsed (e.g. bad JSON in a variable)
+        raise ConfigError(_unparsable(exc)) from None
     finally:
         _yaml_file.reset(token)
 
@@ -304,9 +350,26 @@ def with_overrides(settings: Settings, **updates: Any) -> Settings:
 
 
 def format_validation_error(exc: ValidationError) -> str:
-    lines = ["invalid configuration:"]
+    """One line: every problem, each naming the field and its variable."""
+    problems = []
     for err in exc.errors():
-        field = ".".join(str(p) for p in err["loc"]) or "(root)"
-        env = "ALERTFEAT_" + str(err["loc"][0]).upper() if err["loc"] else ""
-        lines.append(f"  {field} ({env}): {err['msg']}")
-    return "\n".join(lines)
+        field = ".".join(str(p) for p in err["loc"])
+        msg = err["msg"].removeprefix("Value error, ")
+        if not field:  # a model validator that names the field itself
+            problems.append(msg)
+        else:
+            problems.append(f"{field} (ALERTFEAT_{str(err['loc'][0]).upper()}): {msg}")
+    return "invalid configuration: " + "; ".join(problems)
+
+
+def _unparsable(exc: SettingsError) -> str:
+    found = re.search(r'field "(\w+)" from source "(\w+)"', str(exc))
+    if found is None:
+        return f"invalid configuration: {exc}"
+    field, source = found.groups()
+    where = {"EnvSettingsSource": f"ALERTFEAT_{field.upper()}", "SecretsSettingsSource": "secrets file",
+             "YamlConfigSettingsSource": "YAML file"}.get(source, source)
+    cause = exc.__cause__
+    # json's message gives a position, never the value (which may be a secret).
+    detail = f"not valid JSON ({cause.msg} at column {cause.colno})" if hasattr(cause, "colno") else "cannot be parsed"
+    return f"invalid configuration: {field} ({where}): {detail}"

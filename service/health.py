@@ -15,8 +15,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 LIVENESS_TIMEOUT_S = 180.0
 
 
-_LAST_LOOP, _ASSIGNED, _BROKER, _REDIS = range(4)
+_LAST_LOOP, _ASSIGNED, _KAFKA, _REDIS = range(4)
 SLOT_SIZE = 4
+
+# What the dependency probes (probes.py) last concluded, after hysteresis.
+PROBING, OK, BROKER_DOWN, TOPIC_MISSING = 0, 1, 2, 3  # Kafka
+NOT_CONFIGURED, REDIS_DOWN = -1, 2  # Redis (also PROBING and OK)
 
 
 class Health:
@@ -27,28 +31,20 @@ class Health:
     Times are `time.time()` so that they compare across processes.
     """
 
-    def __init__(self, slot=None, reset: bool = True) -> None:
-        """`reset=False` reads a slot another process writes."""
+    def __init__(self, slot=None, reset: bool = True, input_topic: str = "") -> None:
+        """`reset=False` reads a slot another process writes; `input_topic` names it in reasons."""
         self.slot = slot if slot is not None else [0.0] * SLOT_SIZE
+        self.input_topic = input_topic
         if reset:
             self.slot[_LAST_LOOP] = time.time()
             self.slot[_ASSIGNED] = 0.0
-            self.slot[_BROKER] = 0.0
-            self.slot[_REDIS] = -1.0
+            self.slot[_KAFKA] = PROBING
+            self.slot[_REDIS] = PROBING
 
     last_loop = property(lambda self: self.slot[_LAST_LOOP], lambda self, v: self._set(_LAST_LOOP, v))
     assigned_partitions = property(lambda self: int(self.slot[_ASSIGNED]), lambda self, v: self._set(_ASSIGNED, v))
-    broker_reachable = property(lambda self: self.slot[_BROKER] > 0, lambda self, v: self._set(_BROKER, float(v)))
-
-    @property
-    def redis_reachable(self) -> bool | None:
-        """None: no Redis configured."""
-        v = self.slot[_REDIS]
-        return None if v < 0 else v > 0
-
-    @redis_reachable.setter
-    def redis_reachable(self, value: bool | None) -> None:
-        self._set(_REDIS, -1.0 if value is None else float(value))
+    kafka = property(lambda self: int(self.slot[_KAFKA]), lambda self, v: self._set(_KAFKA, v))
+    redis = property(lambda self: int(self.slot[_REDIS]), lambda self, v: self._set(_REDIS, v))
 
     def _set(self, i: int, value: float) -> None:
         self.slot[i] = float(value)
@@ -61,12 +57,12 @@ class Health:
 
     def ready(self) -> tuple[bool, list[str]]:
         reasons = []
+        kafka = {PROBING: "Kafka not probed yet", BROKER_DOWN: "Kafka broker unreachable",
+                 TOPIC_MISSING: f"input topic {self.input_topic} missing"}.get(self.kafka)
+        redis = {PROBING: "Redis not probed yet", REDIS_DOWN: "Redis unreachable"}.get(self.redis)
+        reasons += [r for r in (kafka, redis) if r]
         if not self.assigned_partitions:
             reasons.append("no partitions assigned")
-        if not self.broker_reachable:
-            reasons.append("Kafka broker unreachable")
-        if self.redis_reachable is False:
-            reasons.append("Redis unreachable")
         live, why = self.live()
         return live and not reasons, why + reasons
 

@@ -16,6 +16,14 @@ Why not a sorted set per object (DESIGN.md's first idea): measured on this machi
 a ~75-member listpack zset costs ~12 µs of Redis CPU and a windowed read ~13-30 µs, against ~1 µs
 for GET/APPEND of a ~2.5 KB string; the window is applied client-side anyway.
 
+Only usable sources (quality.py) are stored, and only alerts whose own epoch is valid read or
+write Redis: no single alert can move an object's newest epoch past the wall clock.
+
+A marker key per store holds the epoch from which the store is complete. It is set when absent
+(a new store, or Redis restarted empty); alerts whose window starts before it are marked
+`redis_partial`. The record format is versioned in the key names (h2:); an object's format-1
+key (h:) is migrated on first use. See docs/data-quality.md.
+
 If Redis fails, the batch is computed from the alerts alone and marked as such; the stream never
 stops for Redis.
 """
@@ -31,13 +39,19 @@ import redis
 from redis.cluster import RedisCluster
 from redis.exceptions import RedisClusterException
 
-from .columns import DecodedBatch, Sources
-from .lightcurve_merge import merge_light_curves, rows_not_in
+from .columns import SOURCE_COLUMNS, DecodedBatch, Sources
+from .lightcurve_merge import merge_light_curves, rows_not_in, trigger_rows
+from .quality import screen, usable_rows
 from .redis_pipe import RawPipeline
 
 log = logging.getLogger(__name__)
 
-RECORD = np.dtype(
+# Stored-format version, part of every key name. 1 (keys h:) also held the 8-byte pixel flags;
+# they are applied before storing now (docs/data-quality.md), so version 2 drops them.
+STORE_FORMAT = 2
+RECORD = np.dtype([("source_id", "<i8"), ("mjd", "<f8"), ("flux", "<f4"), ("flux_err", "<f4"), ("band", "i1")])
+# Format 1, still read: an object without a format-2 key is migrated from its h: key on first use.
+LEGACY_RECORD = np.dtype(
     [("source_id", "<i8"), ("mjd", "<f8"), ("flux", "<f4"), ("flux_err", "<f4"), ("flags", "<i8"), ("band", "i1")]
 )
 # Records older than window + slack are trimmed, so a rewrite happens about once a month per
@@ -67,7 +81,8 @@ class HistorySource(IntEnum):
     """Where an enriched alert's light curve came from. Order = the Avro enum's symbols."""
 
     REDIS = 0  # the alert merged with the object's cached history
-    ALERT = 1  # the alert's own sources only (no Redis configured, Redis down, or no diaObjectId)
+    ALERT = 1  # the alert's own sources only (no Redis, Redis down, no diaObjectId, or invalid epoch)
+    REDIS_PARTIAL = 2  # as REDIS, but the store began (new, or restarted empty) inside the alert's window
 
 
 HISTORY_SYMBOLS = [s.name.lower() for s in HistorySource]
@@ -75,16 +90,36 @@ HISTORY_SYMBOLS = [s.name.lower() for s in HistorySource]
 
 def history_key(prefix: str, object_id: int) -> str:
     # The hash tag keeps every key of one object on one Redis Cluster slot.
+    return f"{prefix}h{STORE_FORMAT}:{{{object_id}}}"
+
+
+def legacy_key(prefix: str, object_id: int) -> str:
     return f"{prefix}h:{{{object_id}}}"
+
+
+def since_key(prefix: str) -> str:
+    """The marker: the store holds every usable source from this MJD on. Never expires."""
+    return f"{prefix}h{STORE_FORMAT}:since"
 
 
 def alert_sources(batch: DecodedBatch) -> list[Sources]:
     return [batch.sources] if batch.forced is None else [batch.sources, batch.forced]
 
 
+def window_ends(batch: DecodedBatch) -> np.ndarray:
+    """Each alert's epoch, NaN where it is invalid: such an alert has no window, so no light curve."""
+    return np.where(batch.epoch_ok, batch.mjd, np.nan)
+
+
+def alert_light_curves(batch: DecodedBatch, window_days: float) -> Sources:
+    """The alerts' own usable sources, windowed and deduplicated (the triggering diaSource wins)."""
+    screen(batch)
+    return merge_light_curves(alert_sources(batch), window_ends(batch), window_days,
+                              trigger_rows(batch.sources, batch.trigger_kept))
+
+
 def alert_only(batch: DecodedBatch, window_days: float) -> tuple[Sources, np.ndarray]:
-    lc = merge_light_curves(alert_sources(batch), batch.mjd, window_days)
-    return lc, np.full(batch.n, HistorySource.ALERT, np.uint8)
+    return alert_light_curves(batch, window_days), np.full(batch.n, HistorySource.ALERT, np.uint8)
 
 
 def records_to_sources(counts: np.ndarray, rec: np.ndarray) -> Sources:
@@ -95,8 +130,18 @@ def records_to_sources(counts: np.ndarray, rec: np.ndarray) -> Sources:
         band=rec["band"].astype(np.int8),
         flux=rec["flux"].astype(np.float64),
         flux_err=rec["flux_err"].astype(np.float64),
-        flags=rec["flags"].astype(np.int64),
+        # Format 2 stores only usable sources, so no excluding flag; format 1 kept them.
+        flags=rec["flags"].astype(np.int64) if "flags" in rec.dtype.names else np.zeros(len(rec), np.int64),
     )
+
+
+def interleave(a: Sources, b: Sources) -> Sources:
+    """Per alert, a's rows then b's rows."""
+    alert_of_row = np.concatenate([np.repeat(np.arange(a.n_alerts), a.counts()),
+                                   np.repeat(np.arange(b.n_alerts), b.counts())])
+    order = np.argsort(alert_of_row, kind="stable")
+    return Sources.from_arrays(a.counts() + b.counts(), **{
+        name: np.concatenate([getattr(a, name), getattr(b, name)])[order] for name in SOURCE_COLUMNS})
 
 
 def sources_to_records(src: Sources, rows: np.ndarray) -> np.ndarray:
@@ -106,9 +151,8 @@ def sources_to_records(src: Sources, rows: np.ndarray) -> np.ndarray:
     return rec
 
 
-def repeated_objects(batch: DecodedBatch) -> list[np.ndarray]:
-    """Alert indices, in batch order, of each object with more than one alert in the batch."""
-    alerts = np.flatnonzero(batch.ok & batch.has_object)
+def repeated_objects(batch: DecodedBatch, alerts: np.ndarray) -> list[np.ndarray]:
+    """Of `alerts`, the indices, in batch order, of each object with more than one of them."""
     _, inverse, counts = np.unique(batch.object_id[alerts], return_inverse=True, return_counts=True)
     return [alerts[inverse == g] for g in np.flatnonzero(counts > 1)]
 
@@ -145,7 +189,7 @@ def batch_mates(own: Sources, keep: np.ndarray, repeated: list[np.ndarray], n: i
             rows[members[k]] = np.concatenate(member_rows[:k])
     take = np.concatenate(rows)
     return Sources.from_arrays(np.array([len(r) for r in rows], np.int64),
-                               **{name: getattr(own, name)[take] for name in RECORD.names})
+                               **{name: getattr(own, name)[take] for name in SOURCE_COLUMNS})
 
 
 class RedisHistory:
@@ -179,39 +223,79 @@ class RedisHistory:
         """(merged light curves, HistorySource per alert)."""
         if time.monotonic() < self._down_until:
             return alert_only(batch, self.window_days)
+        screen(batch)
+        alerts = batch.ok & batch.has_object & batch.epoch_ok
         try:
-            own, stored, mates = self._exchange(batch)
+            stored, mates, since = self._exchange(batch, np.flatnonzero(alerts))
         except (redis.RedisError, RedisClusterException) as exc:  # the latter is not a RedisError
             # Don't hammer a dead Redis every batch: retry after a short pause.
             self._down_until = time.monotonic() + self.retry_after_s
             log.warning("Redis unavailable, using alert-only history: %s", exc)
             return alert_only(batch, self.window_days)
-        source = np.where(batch.ok & batch.has_object, HistorySource.REDIS, HistorySource.ALERT).astype(np.uint8)
-        parts = [own, stored] if mates is None else [own, stored, mates]
-        return merge_light_curves(parts, batch.mjd, self.window_days), source
+        source = np.where(alerts, HistorySource.REDIS, HistorySource.ALERT).astype(np.uint8)
+        source[alerts & (batch.mjd - self.window_days < since)] = HistorySource.REDIS_PARTIAL
+        parts = alert_sources(batch) + [stored] + ([] if mates is None else [mates])
+        lc = merge_light_curves(parts, window_ends(batch), self.window_days,
+                                trigger_rows(batch.sources, batch.trigger_kept))
+        return lc, source
 
-    def _exchange(self, batch: DecodedBatch) -> tuple[Sources, Sources, Sources | None]:
-        """(the alerts' own windowed sources, each object's stored records as they were read,
-        the batch mates' sources or None)."""
-        own = merge_light_curves(alert_sources(batch), batch.mjd, self.window_days)
-        alerts = np.flatnonzero(batch.ok & batch.has_object)
+    def _exchange(self, batch: DecodedBatch, alerts: np.ndarray) -> tuple[Sources, Sources | None, float]:
+        """(each object's usable stored records as they were read, the batch mates' sources or
+        None, the store's `since` marker)."""
         if len(alerts) == 0:
-            return own, Sources.empty(batch.n), None
+            return Sources.empty(batch.n), None, -np.inf
+        own = alert_light_curves(batch, self.window_days)
         keys = [history_key(self.prefix, int(o)) for o in batch.object_id[alerts].tolist()]
+        marker = since_key(self.prefix)
+        pipe = RawPipeline(self.client)
+        # A store without the marker is new or lost its data: it is complete from this batch on.
+        pipe.add("SET", marker, repr(float(batch.mjd[alerts].max())), "NX", key=marker)
+        pipe.add("GET", marker, key=marker)
+        for key in keys:
+            pipe.add("GET", key, key=key)
+        created, since, *replies = pipe.execute()
+        since = self._since(created, since)
+        stored = self._parse(batch.n, alerts, keys, replies, RECORD)
+        stored, migrate = self._with_legacy(batch, alerts, stored)
+        stored = stored.kept(usable_rows(stored))  # format 1's flags; else a record stored by hand or a bug
+        repeated = repeated_objects(batch, alerts)
+        keep = storable(own, newest_epochs(batch.mjd, stored, repeated), self.window_days)
+        self._write_back(batch, alerts, keys, own, stored, keep, migrate)
+        return stored, batch_mates(own, keep, repeated, batch.n), since
+
+    def _with_legacy(self, batch: DecodedBatch, alerts: np.ndarray, stored: Sources) -> tuple[Sources, list[int]]:
+        """Objects without a format-2 key: read their format-1 key, if any (one more round trip).
+        Returns the stored records with those added, and the alerts whose object they came from."""
+        empty = alerts[stored.counts()[alerts] == 0]
+        if len(empty) == 0:
+            return stored, []
+        keys = [legacy_key(self.prefix, int(o)) for o in batch.object_id[empty].tolist()]
         pipe = RawPipeline(self.client)
         for key in keys:
             pipe.add("GET", key, key=key)
-        stored = self._parse(batch.n, alerts, keys, pipe.execute())
-        repeated = repeated_objects(batch)
-        keep = storable(own, newest_epochs(batch.mjd, stored, repeated), self.window_days)
-        self._write_back(batch, alerts, keys, own, stored, keep)
-        return own, stored, batch_mates(own, keep, repeated, batch.n)
+        legacy = self._parse(batch.n, empty, keys, pipe.execute(), LEGACY_RECORD)
+        found = empty[legacy.counts()[empty] > 0]
+        return (interleave(stored, legacy) if len(found) else stored), found.tolist()
+
+    def _since(self, created, since) -> float:
+        for reply in (created, since):
+            if isinstance(reply, redis.ResponseError):
+                raise reply
+        if created is not None:
+            log.warning("history store %s had no marker (new, or restarted empty): complete from MJD %s on; "
+                        "alerts whose window starts earlier are marked redis_partial", self.prefix, since.decode())
+        try:
+            return float(since)
+        except (TypeError, ValueError):
+            log.error("history marker %s holds %r, not an MJD; treating the store as partial", self.prefix, since)
+            return np.inf
 
     def _write_back(self, batch: DecodedBatch, alerts: np.ndarray, keys: list[str], own: Sources,
-                    stored: Sources, keep: np.ndarray) -> None:
+                    stored: Sources, keep: np.ndarray, migrate: list[int]) -> None:
         """APPEND, once per object, the storable sources Redis lacks; then trim each object once,
         at the cutoff of its newest alert in the batch, if anything held or appended is older.
-        The result is the same however the alerts fell into batches."""
+        The result is the same however the alerts fell into batches. Objects read from format 1
+        (the alerts `migrate`) first get those records in format 2, and their old key goes."""
         alert_of_row = np.repeat(np.arange(batch.n), own.counts())
         missing = rows_not_in(own.offsets, own.source_id, stored.offsets, stored.source_id, alerts) & keep
         rows = np.flatnonzero(missing)
@@ -224,6 +308,15 @@ class RedisHistory:
             if held.stop > held.start:
                 oldest[key] = float(stored.mjd[held].min())
         pipe = RawPipeline(self.client)
+        migrated = set()
+        for i in migrate:
+            key, old = key_of_alert[i], legacy_key(self.prefix, int(batch.object_id[i]))
+            if key not in migrated:
+                migrated.add(key)
+                held = stored.rows(i)
+                pipe.add("APPEND", key, sources_to_records(stored, np.arange(held.start, held.stop)).tobytes(), key=key)
+                pipe.add("EXPIRE", key, self.ttl_s, key=key)
+                pipe.add("UNLINK", old, key=old)
         if len(rows):
             # One object may have several alerts in the batch, all of which read the same state:
             # append each (object, source id) once.
@@ -250,7 +343,7 @@ class RedisHistory:
             if isinstance(reply, redis.ResponseError):
                 log.error("history write failed: %s", reply)
 
-    def _parse(self, n: int, alerts: np.ndarray, keys: list[str], replies: list) -> Sources:
+    def _parse(self, n: int, alerts: np.ndarray, keys: list[str], replies: list, record: np.dtype) -> Sources:
         counts = np.zeros(n, np.int64)
         chunks = []
         for i, key, raw in zip(alerts.tolist(), keys, replies):
@@ -258,9 +351,9 @@ class RedisHistory:
                 if not str(raw).startswith("WRONGTYPE"):
                     raise raw  # the server cannot answer (cluster down, loading, ...): degrade the batch
                 log.error("history key %s holds another type (%s); ignored", key, raw)
-            elif raw and len(raw) % RECORD.itemsize:
+            elif raw and len(raw) % record.itemsize:
                 log.error("history key %s holds %d bytes, not whole records; ignored", key, len(raw))
             elif raw:
-                counts[i] = len(raw) // RECORD.itemsize
+                counts[i] = len(raw) // record.itemsize
                 chunks.append(raw)
-        return records_to_sources(counts, np.frombuffer(b"".join(chunks), RECORD))
+        return records_to_sources(counts, np.frombuffer(b"".join(chunks), record))

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable
 
-from confluent_kafka import KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from .errors import DeliveryError, KafkaUnavailable, NotAuthorized
+from .repeat_log import RepeatLimiter
 
 log = logging.getLogger(__name__)
 Headers = list[tuple[str, bytes]]
@@ -21,14 +23,73 @@ def not_authorized_message(error: KafkaError, topics: Iterable[str]) -> str:
     return f"Kafka refuses the service's principal ({error.name()}) on {where}: grant it WRITE and DESCRIBE there"
 
 
-def ensure_topics(config: dict, partitions: dict[str, int], timeout_s: float = 30.0) -> None:
+class ClientLog:
+    """Where librdkafka's log lines and error callbacks go: our logger, one line per cause per
+    interval. Give every client `config()`; the same failure seen by the consumer, the producer
+    and the admin client is one cause."""
+
+    def __init__(self, interval_s: float):
+        self.limiter = RepeatLimiter(logging.getLogger("alertfeat.kafka"), interval_s)
+
+    @staticmethod
+    def cause(text: str) -> str:
+        # "[thrd:...]: host:1/bootstrap: Connect ... (after 0ms ...)" -> same cause at every attempt
+        return re.sub(r"\d+", "#", re.sub(r"^\[thrd:[^\]]*\]: ", "", text))
+
+    def log(self, level: int, fmt: str, facility: str, client: str, text: str) -> None:
+        """The `logger` interface confluent_kafka calls (a logging.Logger's `log`)."""
+        self.limiter.log(level, self.cause(text), "librdkafka %s: %s", facility, text)
+
+    def error(self, error: KafkaError) -> None:
+        self.limiter.log(logging.WARNING, self.cause(error.str()), "Kafka client error: %s", error.str())
+
+    def config(self) -> dict:
+        return {"logger": self, "error_cb": self.error}
+
+
+def check_client_config(kind: str, config: dict, suspects: dict) -> str | None:
+    """librdkafka's objection to `config` for a "consumer" or "producer", or None.
+
+    Builds the client with no brokers (so nothing connects) and closes it again; `suspects` are
+    the keys to blame, tried one by one to name the culprit. The value is never echoed: it may be
+    a secret.
+    """
+    def objection(cfg: dict) -> str | None:
+        cfg = {k: v for k, v in cfg.items() if k != "bootstrap.servers"}
+        cfg["log_level"] = 0  # no "no bootstrap.servers" warning on stderr
+        try:
+            client = Consumer(cfg) if kind == "consumer" else Producer(cfg)
+        except (KafkaException, ValueError, TypeError) as exc:
+            error = exc.args[0]
+            return error.str() if isinstance(error, KafkaError) else str(error)
+        client.close() if kind == "consumer" else client.flush(0)
+        return None
+
+    problem = objection(config)
+    if problem is None:
+        return None
+    base = {k: v for k, v in config.items() if k not in suspects}
+    for key, value in suspects.items():
+        if objection({**base, key: value}) is not None:
+            return f"{key!r}: {problem}"
+    return problem
+
+
+def admin_config(config: dict) -> dict:
+    """The client-wide part of a consumer or producer config, for an AdminClient."""
+    return {k: v for k, v in config.items() if not k.startswith(("group.", "enable.auto"))}
+
+
+def ensure_topics(config: dict, partitions: dict[str, int], timeout_s: float = 30.0,
+                  client_log: ClientLog | None = None) -> None:
     """Create the topics that do not exist yet; existing ones are left as they are.
 
     Fails with the client's own reason (e.g. an authentication or TLS error), not just a timeout.
+    `client_log` takes librdkafka's log lines (otherwise they go to stderr).
     """
     errors: list[KafkaError] = []
-    admin = AdminClient({**{k: v for k, v in config.items() if not k.startswith(("group.", "enable.auto"))},
-                         "error_cb": errors.append})
+    logger = {"logger": client_log} if client_log is not None else {}
+    admin = AdminClient({**admin_config(config), **logger, "error_cb": errors.append})
     try:
         existing = admin.list_topics(timeout=timeout_s).topics
     except KafkaException as exc:

@@ -18,6 +18,12 @@ class Metrics:
                                      ["reason"], registry=r)
         self.degraded = Counter("alertfeat_degraded", "Alerts enriched from alert-only history",
                                 ["reason"], registry=r)
+        self.history_partial = Counter("alertfeat_history_partial",
+                                       "Alerts merged with a history store that began inside their window",
+                                       registry=r)
+        self.sources_excluded = Counter("alertfeat_sources_excluded",
+                                        "DiaSources left out of light curves and Redis (docs/data-quality.md)",
+                                        ["reason"], registry=r)
         self.latency = Histogram("alertfeat_alert_latency_seconds",
                                  "Input message timestamp to delivered enriched message",
                                  buckets=LATENCY_BUCKETS, registry=r)

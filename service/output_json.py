@@ -26,9 +26,14 @@ class EnrichedView:
 
 
 def _clean(value: float) -> float | None:
-    """float32 -> the shortest decimal that round-trips it; NaN -> null (JSON has no NaN)."""
+    """float32 -> the shortest decimal that round-trips it; NaN and ±inf -> null (JSON has neither)."""
     v = np.float32(value)
-    return None if math.isnan(v) else float(str(v))
+    return float(str(v)) if math.isfinite(v) else None
+
+
+def _finite(value: float) -> float | None:
+    """A float64 as is; NaN and ±inf -> null."""
+    return value if math.isfinite(value) else None
 
 
 def xmatch_summary(summary: dict[str, Any]) -> dict[str, Any]:
@@ -49,9 +54,9 @@ def to_json(view: EnrichedView) -> str:
     out: dict[str, Any] = {
         "diaSourceId": view.dia_source_id,
         "diaObjectId": view.dia_object_id,
-        "midpointMjdTai": view.mjd,
-        "ra": view.ra,
-        "dec": view.dec,
+        "midpointMjdTai": _finite(view.mjd),
+        "ra": _finite(view.ra),
+        "dec": _finite(view.dec),
         "featuresVersion": view.features_version,
         "historySource": view.history_source,
         "features": {name: _clean(v) for name, v in view.features.items()},

@@ -14,6 +14,7 @@ from .encode import enriched_messages
 from .enriched_schema import EnrichedSchemas, EnrichmentLayout
 from .features import compute_features, feature_spec
 from .history import RedisHistory, alert_only
+from .quality import screen
 from .schema_store import SchemaStore
 from .wire import frame
 from .xmatch import CatalogSet, XmatchResult, summary_bytes, xmatch_record_bytes
@@ -39,6 +40,7 @@ class BatchResult:
     enriched: list[bytes]  # framed enriched payloads, aligned with enriched_rows
     xmatch_records: list[bytes]  # framed xmatch-topic records, aligned with enriched_rows (empty: no catalogs)
     seconds: dict[str, float] = field(default_factory=dict)  # wall time per stage
+    excluded: dict[str, int] = field(default_factory=dict)  # sources dropped as unusable, by reason
 
     @property
     def dead_rows(self) -> np.ndarray:
@@ -64,6 +66,7 @@ class Pipeline:
     def process(self, messages: Sequence[bytes]) -> BatchResult:
         t0 = time.perf_counter()
         decoded = self._decode(messages)
+        excluded = screen(decoded)
         t1 = time.perf_counter()
         if self.history is not None:
             light_curves, history_source = self.history.merge(decoded)
@@ -93,7 +96,7 @@ class Pipeline:
         t5 = time.perf_counter()
         seconds = dict(decode=t1 - t0, history=t2 - t1, features=t3 - t2, xmatch=t4 - t3, encode=t5 - t4)
         return BatchResult(decoded, light_curves, features, history_source, xmatch, rows, enriched, records,
-                           seconds)
+                           seconds, excluded)
 
     def _decode(self, messages: Sequence[bytes]) -> DecodedBatch:
         cap = self.limits.max_message_bytes

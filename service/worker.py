@@ -16,9 +16,11 @@ from .dlq import dead_letter
 from .errors import NotAuthorized, TransientError
 from .health import Health
 from .history import HistorySource
-from .kafka_io import AUTHORIZATION_ERRORS, OutputProducer, ensure_topics, next_offsets, not_authorized_message
+from .kafka_io import (AUTHORIZATION_ERRORS, ClientLog, OutputProducer, ensure_topics, next_offsets,
+                       not_authorized_message)
 from .metrics import Metrics
 from .pipeline import BatchResult, Pipeline
+from .probes import DependencyProbe
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +46,12 @@ class Worker:
         self.metrics = metrics
         self.stop = stop
         self.health = health or Health()
-        self.health.redis_reachable = None if pipeline.history is None else True
+        self.health.input_topic = settings.input_topic
+        self.client_log = ClientLog(settings.log_repeat_interval_s)
         self._assigned: set[tuple[str, int]] = set()
         self._backoff_s = 1.0
         self.exactly_once = settings.delivery == "exactly-once"
-        producer_config = settings.kafka_producer()
+        producer_config = {**settings.kafka_producer(), **self.client_log.config()}
         if self.exactly_once:
             producer_config["transactional.id"] = transactional_id(settings, worker_index)
         self.producer = OutputProducer(producer_config)
@@ -59,12 +62,21 @@ class Worker:
 
     def run(self) -> None:
         s = self.settings
+        probe = DependencyProbe(s, self.health, self.client_log).start()
+        try:
+            self._consume()
+        finally:
+            probe.stop()
+
+    def _consume(self) -> None:
+        s = self.settings
         if s.create_topics:
-            ensure_topics(s.kafka_common(), {t: s.output_partitions for t in (s.enriched_topic, s.xmatch_topic, s.dlq_topic)})
+            ensure_topics(s.kafka_common(), {t: s.output_partitions for t in (s.enriched_topic, s.xmatch_topic, s.dlq_topic)},
+                          client_log=self.client_log)
         if self.exactly_once:
             self.producer.raw.init_transactions(DELIVERY_TIMEOUT_S)
-        self.consumer = Consumer({"statistics.interval.ms": 5000, **s.kafka_consumer(),
-                                  "error_cb": self._on_client_error, "stats_cb": self._on_stats})
+        self.consumer = Consumer({"statistics.interval.ms": 5000, **s.kafka_consumer(), **self.client_log.config(),
+                                  "stats_cb": self._on_stats})
         self.consumer.subscribe([s.input_topic], on_assign=self._on_assign, on_revoke=self._on_revoke,
                                 on_lost=self._on_revoke)
         log.info("consuming %s as group %s", s.input_topic, s.group_id)
@@ -84,7 +96,6 @@ class Worker:
         self._assigned |= {(p.topic, p.partition) for p in partitions}
         self.health.assigned_partitions = len(self._assigned)
         log.info("assigned partitions %s", sorted(p.partition for p in partitions))
-        self.health.broker_reachable = True
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self._assigned -= {(p.topic, p.partition) for p in partitions}
@@ -97,11 +108,6 @@ class Worker:
                 lag = p.get("consumer_lag", -1)
                 if partition != "-1" and (topic, int(partition)) in self._assigned and lag >= 0:
                     self.metrics.consumer_lag.labels(topic, partition).set(lag)
-
-    def _on_client_error(self, error: KafkaError) -> None:
-        if error.code() == KafkaError._ALL_BROKERS_DOWN:
-            self.health.broker_reachable = False
-        log.warning("Kafka client error: %s", error)
 
     def handle(self, messages: list[Message]) -> None:
         """Process one batch. The order is what makes delivery at-least-once:
@@ -120,7 +126,7 @@ class Worker:
             if m.error() is None:
                 records.append(m)
             elif m.error().code() != KafkaError._PARTITION_EOF:
-                log.warning("consume error on %s[%s]: %s", m.topic(), m.partition(), m.error())
+                self.client_log.error(m.error())  # e.g. a missing input topic, at every metadata refresh
         if not records:
             return
         if self.first_batch_at is None:
@@ -148,9 +154,6 @@ class Worker:
             self._commit(records)
         delivered_at = time.time()
         t2 = self.last_commit_at = time.perf_counter()
-        self.health.broker_reachable = True
-        if self.pipeline.history is not None:
-            self.health.redis_reachable = self.pipeline.history.available
         result.seconds.update(produce=t1 - t0, commit=t2 - t1)
         self._account(records, result, delivered_at)
 
@@ -230,11 +233,19 @@ class Worker:
         m.enriched.inc(len(result.enriched))
         for i in result.dead_rows.tolist():
             m.dead_lettered.labels(result.decoded.error_reason[i]).inc()
+        for reason, count in result.excluded.items():
+            m.sources_excluded.labels(reason).inc(count)
+        d = result.decoded
+        bad_epoch = d.ok & ~d.epoch_ok
+        if bad_epoch.any():
+            m.degraded.labels("epoch_out_of_range").inc(int(bad_epoch.sum()))
         if self.pipeline.history is not None:
-            d = result.decoded
-            degraded = d.ok & d.has_object & (result.history_source == HistorySource.ALERT)
+            degraded = d.ok & d.has_object & d.epoch_ok & (result.history_source == HistorySource.ALERT)
             if degraded.any():
                 m.degraded.labels("redis_unavailable").inc(int(degraded.sum()))
+            partial = result.history_source == HistorySource.REDIS_PARTIAL
+            if partial.any():
+                m.history_partial.inc(int(partial.sum()))
         m.observe_stages(result.seconds)
         for i in result.enriched_rows.tolist():
             ts_type, ts = records[i].timestamp()

@@ -13,6 +13,9 @@ from confluent_kafka import Consumer, TopicPartition
 
 from tests.helpers import drain
 
+# For the fault tests' input producers: retries across a broker fault cannot duplicate the input.
+IDEMPOTENT = {"enable.idempotence": True}
+
 
 def dia_source_id(value: bytes) -> int:
     """diaSourceId is the first field of a v8+ alert and of an xmatch record: a zigzag varint

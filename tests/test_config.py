@@ -82,6 +82,32 @@ def test_secrets_are_masked_when_printed(monkeypatch):
     assert s.redacted()["librdkafka"]["sasl.username"] == "u"
 
 
+@pytest.mark.parametrize("field, value, kept", [
+    ("redis_url", "redis://alice:M1@r:6379/0", "@r:6379/0"),
+    ("redis_url", "redis://:M1@r:6379/0", "@r:6379/0"),
+    ("redis_url", "redis://r:6379/0?username=M1&password=M2&socket_timeout=2", "socket_timeout=2"),
+    ("redis_url", "rediss://r:6380/0?ssl_ca_certs=/ca.pem&token=M1", "ssl_ca_certs=/ca.pem"),
+    ("redis_url", "unix:///run/redis.sock?db=1&password=M1", "db=1"),
+    ("schema_registry_url", "https://M1:M2@registry:8081/?api_key=M3", "registry:8081"),
+    ("librdkafka", {"sasl.password": "M1", "ssl.key.password": "M2", "ssl.keystore.password": "M3",
+                    "sasl.oauthbearer.client.secret": "M4", "sasl.oauthbearer.config": "principal=a secret=M5",
+                    "ssl.key.pem": "M6", "sasl.oauthbearer.token.endpoint.url": "https://u:M7@idp/token",
+                    "client.id": "kept"}, "kept"),
+    ("librdkafka_consumer", {"ssl.keystore.password": "M1", "sasl.oauthbearer.extensions": "k=M2"}, "keystore"),
+])
+def test_every_credential_form_is_masked(field, value, kept):
+    s = load_settings(**{field: value})
+    text = repr(s) + str(s.redacted())
+    assert "M1" not in text and "M2" not in text and not any(f"M{i}" in text for i in range(3, 8))
+    assert kept in str(s.redacted()[field]) and "**********" in str(s.redacted()[field])
+
+
+def test_metrics_host_defaults_to_every_interface_for_containers(monkeypatch):
+    assert load_settings().metrics_host == "0.0.0.0"
+    monkeypatch.setenv("ALERTFEAT_METRICS_HOST", "127.0.0.1")
+    assert load_settings().metrics_host == "127.0.0.1"
+
+
 def test_redis_can_be_turned_off(monkeypatch):
     monkeypatch.setenv("ALERTFEAT_REDIS_URL", "")
     assert load_settings().redis_url is None

@@ -91,6 +91,17 @@ def test_pod_is_hardened_and_probed():
     assert pod["terminationGracePeriodSeconds"] > load_settings().shutdown_grace_s
 
 
+def test_the_pod_accepts_connections_on_the_metrics_port_only():
+    docs = _render(None)
+    policy = next(d for d in docs if d["kind"] == "NetworkPolicy")
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    (rule,) = policy["spec"]["ingress"]
+    assert rule["ports"] == [{"port": "metrics", "protocol": "TCP"}] and rule["from"]
+    config = yaml.safe_load(next(d for d in docs if d["kind"] == "ConfigMap")["data"]["config.yaml"])
+    assert config["metrics_host"] == "0.0.0.0"  # the kubelet and Prometheus come from outside the pod
+    assert "NetworkPolicy" not in {d["kind"] for d in _render({"networkPolicy": {"enabled": False}})}
+
+
 def test_values_match_their_schema():
     schema = json.loads((CHART / "values.schema.json").read_text())
     jsonschema.validate(yaml.safe_load((CHART / "values.yaml").read_text()), schema)
@@ -122,6 +133,10 @@ def test_compose_file_is_valid_compose_spec():
     assert services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"  # KRaft, no ZooKeeper
     assert services["alertfeat"]["read_only"] and "container_name" not in services["alertfeat"]  # scalable
     assert services["replay"]["profiles"] == ["replay"]
+    # The network boundary is the host: published ports bind loopback; alertfeat publishes none.
+    published = [p for service in services.values() for p in service.get("ports", [])]
+    assert published and all(str(p).startswith("127.0.0.1:") for p in published), published
+    assert "ports" not in services["alertfeat"]
     for mount in services["prometheus"]["volumes"] + services["grafana"]["volumes"]:
         source = mount.split(":")[0]
         assert not source.startswith("./") or (ROOT / source).exists(), source

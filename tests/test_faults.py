@@ -9,8 +9,6 @@ import collections
 import random
 import threading
 import time
-import urllib.error
-import urllib.request
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
@@ -20,22 +18,11 @@ from alertfeat.benchmarks._service import metric
 from alertfeat.kafka_io import ensure_topics
 from alertfeat.localinfra import LocalKafka, LocalRedis, free_port
 from alertfeat.subscribe import enriched_alerts
-from tests.helpers import drain, produce_all, write_simulated
+from tests.helpers import drain, produce_all, produce_at_rate, write_simulated
 from tests.kafka.broker import KafkaNode
 from tests.kafka_probe import dia_source_id as _dia_source_id
 from tests.service_process import ServiceProcess
-
-
-def _replay(bootstrap: str, topic: str, messages: list[bytes], rate: float) -> None:
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
-    start = time.monotonic()
-    for k, m in enumerate(messages):
-        producer.produce(topic, m)
-        producer.poll(0)
-        ahead = k / rate - (time.monotonic() - start)
-        if ahead > 0:
-            time.sleep(ahead)
-    assert producer.flush(30) == 0
+from tests.test_health import wait_for
 
 
 def _broker_hides_aborted_transactions(bootstrap: str) -> bool:
@@ -91,7 +78,7 @@ def test_kill_9_three_times_during_a_20000_alert_replay(delivery, make_settings,
                              xmatch_bright_star_catalog=None, batch_size=200)
     ensure_topics({"bootstrap.servers": kafka.bootstrap}, {settings.input_topic: 1})
     # A live replay at 400 alerts/s (~50 s), so that every kill lands mid-stream.
-    replayer = threading.Thread(target=_replay, args=(kafka.bootstrap, settings.input_topic, small_alerts, 400.0))
+    replayer = threading.Thread(target=produce_at_rate, args=(kafka.bootstrap, settings.input_topic, small_alerts, 400.0))
     replayer.start()
     expected = {_dia_source_id(m) for m in small_alerts}
     rng = random.Random(7)
@@ -175,20 +162,19 @@ def test_redis_stopped_for_30_s_degrades_then_recovers_without_restart(make_sett
             produce_all(kafka.bootstrap, settings.input_topic, during)
             _wait_consumed(settings.metrics_port, 600, svc)
             assert metric(settings.metrics_port, "alertfeat_degraded_total") == 300
-            ready = urllib.request.urlopen
-            with pytest.raises(urllib.error.HTTPError):  # not ready while Redis is down
-                ready(f"http://127.0.0.1:{settings.metrics_port}/readyz", timeout=2)
+            wait_for(settings.metrics_port, 503, "Redis unreachable", svc, timeout_s=30)  # probed, with hysteresis
             time.sleep(max(0.0, 30 - (time.monotonic() - down_at)))
             redis_server.start()
             produce_all(kafka.bootstrap, settings.input_topic, after)
             _wait_consumed(settings.metrics_port, 900, svc)
             assert svc.alive()
             assert metric(settings.metrics_port, "alertfeat_degraded_total") == 300  # no more after recovery
-            assert ready(f"http://127.0.0.1:{settings.metrics_port}/readyz", timeout=2).status == 200
+            wait_for(settings.metrics_port, 200, None, svc, timeout_s=30)
     sources = collections.Counter()
     for got in enriched_alerts(settings, max_messages=900, idle_timeout_s=30):
         sources[got.view.history_source] += 1
-    assert sources == {"redis": 600, "alert": 300}
+    # Persistence is off: the restarted server is empty, so its alerts say so (as does a new store).
+    assert sources == {"redis_partial": 600, "alert": 300}
 
 
 def _wait_consumed(port: int, n: int, svc: ServiceProcess, timeout_s: float = 120) -> None:

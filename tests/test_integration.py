@@ -44,7 +44,7 @@ def test_simulated_stream_is_enriched_once_each_and_matches_offline(make_setting
     assert len(online_by_id) == 1000 and online_by_id.keys() == offline_by_id.keys()
     for source_id, on in online_by_id.items():
         off = offline_by_id[source_id]
-        assert on["historySource"] == "redis" and off["historySource"] == "alert"
+        assert on["historySource"] == "redis_partial" and off["historySource"] == "alert"
         assert on["features"] == off["features"], source_id
 
     # Redis holds each object's merged history: every source of its latest alert.

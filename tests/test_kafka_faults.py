@@ -19,12 +19,11 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from alertfeat.avro_files import framed_messages
 from alertfeat.benchmarks._service import metric
 from alertfeat.localinfra import free_port
-from tests.helpers import write_simulated
+from tests.helpers import produce_at_rate, write_simulated
 from tests.infra import kafka_choice
 from tests.kafka.broker import KafkaCluster, KafkaNode
-from tests.kafka_probe import dia_source_id, id_counts, lost_and_duplicated
+from tests.kafka_probe import IDEMPOTENT, dia_source_id, id_counts, lost_and_duplicated
 from tests.service_process import ServiceProcess
-from tests.test_faults import _replay
 
 # Skipped before the module's fixtures (20,000 simulated alerts) are built for nothing.
 pytestmark = pytest.mark.skipif(kafka_choice()[0] != "apache-kafka", reason="needs Apache Kafka (java and mvn)")
@@ -66,7 +65,8 @@ def _fault_mid_stream(settings, bootstrap: str, alerts: list[bytes], tmp_path, f
     """Replay `alerts` live at 300/s through the service; once 1500 are committed, call `fault()`.
     Returns (enriched seen by an `isolation` reader, lost, duplicated, seconds from the fault
     until the service commits again)."""
-    replayer = threading.Thread(target=_replay, args=(bootstrap, settings.input_topic, alerts, 300.0))
+    replayer = threading.Thread(target=produce_at_rate, args=(bootstrap, settings.input_topic, alerts, 300.0),
+                                kwargs=IDEMPOTENT)
     replayer.start()
     with ServiceProcess(settings, tmp_path / "service.log") as svc:
         consumed = lambda: metric(settings.metrics_port, "alertfeat_consumed_total")  # noqa: E731
@@ -135,7 +135,8 @@ def test_group_member_killed_then_a_third_joins_kip848(delivery, make_settings, 
     # One endpoint and one transactional id per process (on Kubernetes each pod has its own host name).
     members = [base.model_copy(update={"metrics_port": free_port(), "transactional_id_prefix": f"member{k}"})
                for k in range(3)]
-    replayer = threading.Thread(target=_replay, args=(bootstrap, base.input_topic, alerts, 300.0))
+    replayer = threading.Thread(target=produce_at_rate, args=(bootstrap, base.input_topic, alerts, 300.0),
+                                kwargs=IDEMPOTENT)
     replayer.start()
     consumed = lambda s: metric(s.metrics_port, "alertfeat_consumed_total")  # noqa: E731
     with ServiceProcess(members[0], tmp_path / "m0.log") as a, ServiceProcess(members[1], tmp_path / "m1.log") as b:

@@ -26,11 +26,10 @@ from alertfeat.kafka_io import ensure_topics
 from alertfeat.localinfra import free_port
 from alertfeat.schema_store import SchemaStore
 from alertfeat.wire import schema_id_of
-from tests.helpers import write_simulated
+from tests.helpers import produce_at_rate, write_simulated
 from tests.infra import kafka_choice
-from tests.kafka_probe import BrokerProbe, dia_source_id, id_counts, lost_and_duplicated
+from tests.kafka_probe import IDEMPOTENT, BrokerProbe, dia_source_id, id_counts, lost_and_duplicated
 from tests.service_process import ServiceProcess
-from tests.test_faults import _replay
 
 KILLS = 3
 
@@ -121,7 +120,8 @@ def test_kill_9_inside_three_transactions_of_a_20000_alert_replay(delivery, apac
                              max_sources_per_alert=replay.cap)
     ensure_topics({"bootstrap.servers": bootstrap}, {settings.input_topic: 1})
     # A live replay at 400 alerts/s (~50 s), so that every kill lands mid-stream.
-    replayer = threading.Thread(target=_replay, args=(bootstrap, settings.input_topic, replay.messages, 400.0))
+    replayer = threading.Thread(target=produce_at_rate, args=(bootstrap, settings.input_topic, replay.messages, 400.0),
+                                kwargs=IDEMPOTENT)
     replayer.start()
     probe = BrokerProbe(bootstrap, settings.group_id)
     rng = random.Random(7)

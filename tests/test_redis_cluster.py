@@ -30,7 +30,7 @@ def test_history_is_spread_over_the_nodes_and_merges_as_on_one_server(cluster):
     store = RedisHistory.from_url(cluster.url, "c1:", 365.0, 400.0, 2.0, cluster=True)
     objects = range(60)
     _, source = store.merge(_batch([(o, 60000.0, [(o * 10 + 1, 60000.0), (o * 10, 59990.0)]) for o in objects]))
-    assert (source == HistorySource.REDIS).all()
+    assert (source == HistorySource.REDIS_PARTIAL).all()
     lc, _ = store.merge(_batch([(o, 60100.0, [(o * 10 + 2, 60100.0)]) for o in objects]))
     assert [lc.source_id[lc.rows(i)].tolist() for i in range(3)] == [[0, 1, 2], [10, 11, 12], [20, 21, 22]]
     nodes = collections.Counter(store.client.get_node_from_key(history_key("c1:", o)).name for o in objects)
@@ -46,7 +46,7 @@ def test_service_with_a_redis_cluster(cluster, make_settings, service, kafka, tm
                   (to_json(r.view) for r in enriched_alerts(settings, max_messages=300, idle_timeout_s=60))}
     offline = {v.dia_source_id: json.loads(to_json(v)) for v in
                offline_views(build_pipeline(settings, offline=True), [path])}
-    assert len(online) == 300 and {d["historySource"] for d in online.values()} == {"redis"}
+    assert len(online) == 300 and {d["historySource"] for d in online.values()} == {"redis_partial"}  # a new store
     assert all(online[k]["features"] == offline[k]["features"] for k in offline)
 
 
@@ -55,7 +55,7 @@ def test_a_cluster_node_going_down_degrades_the_batch_not_the_process():
         store = RedisHistory.from_url(own_cluster.url, "c2:", 365.0, 400.0, 1.0, cluster=True)
         store.retry_after_s = 0.0
         batch = _batch([(o, 60000.0, [(o * 10 + 1, 60000.0)]) for o in range(30)])
-        assert (store.merge(batch)[1] == HistorySource.REDIS).all()
+        assert (store.merge(batch)[1] == HistorySource.REDIS_PARTIAL).all()
         own_cluster.nodes[2].stop()
         for _ in range(3):  # whatever redis-py raises for a lost node (ConnectionError, SlotNotCovered...)
             lc, source = store.merge(batch)

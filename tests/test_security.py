@@ -11,17 +11,28 @@ What Tansu 0.6.0 (the only Kafka-protocol broker that runs here) lets us test:
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
 
 import numpy as np
 import pytest
+import yaml
 
 from alertfeat.errors import KafkaUnavailable
 from alertfeat.history import HistorySource, RedisHistory
 from alertfeat.kafka_io import ensure_topics
 from alertfeat.localinfra import LocalKafka, LocalRedis, free_port
 from alertfeat.subscribe import enriched_alerts
-from tests.helpers import encode_alert, sample_alerts
+from tests.helpers import drain, encode_alert, produce_all, sample_alerts
+from tests.test_health import readyz
 from tests.test_history import _batch
 from tests.tls import TlsProxy, make_certificates
 
@@ -89,7 +100,7 @@ def test_redis_acl_user(redis_url):
     with server:
         good = RedisHistory.from_url(server.url, "acl:", 365.0, 400.0, 2.0)
         _, source = good.merge(_batch([(1, 60000.0, [(1, 60000.0)])]))
-        assert source.tolist() == [HistorySource.REDIS]
+        assert source.tolist() == [HistorySource.REDIS_PARTIAL]
         wrong = RedisHistory.from_url(f"redis://alertfeat:wrong@127.0.0.1:{server.port}/0", "acl:", 365.0, 400.0, 2.0)
         _, source = wrong.merge(_batch([(1, 60000.0, [(1, 60000.0)])]))
         assert source.tolist() == [HistorySource.ALERT]  # refused: degraded, not crashed
@@ -105,7 +116,7 @@ def test_redis_over_tls(certs):
         store = RedisHistory.from_url(server.url, "tls:", 365.0, 400.0, 2.0)
         lc, source = store.merge(_batch([(2, 60000.0, [(5, 60000.0)])]))
         lc, source = store.merge(_batch([(2, 60010.0, [(6, 60010.0)])]))
-        assert source.tolist() == [HistorySource.REDIS] and np.array_equal(lc.source_id, [5, 6])
+        assert source.tolist() == [HistorySource.REDIS_PARTIAL] and np.array_equal(lc.source_id, [5, 6])
         plain = RedisHistory.from_url(f"redis://127.0.0.1:{server.port}/0", "tls:", 365.0, 400.0, 1.0)
         _, source = plain.merge(_batch([(2, 60020.0, [(7, 60020.0)])]))
         assert source.tolist() == [HistorySource.ALERT]  # a plain client gets nothing from a TLS port
@@ -122,3 +133,82 @@ def test_secrets_from_files(tmp_path, monkeypatch):
     assert settings.kafka_common()["sasl.password"] == SECRET
     assert settings.redis_url.get_secret_value().endswith("@redis:6379/0")
     assert SECRET not in repr(settings) and SECRET not in str(settings.redacted())
+
+
+@pytest.mark.parametrize("redis_form, workers", [("userinfo in a secrets file", 1), ("query parameters in env", 2)])
+def test_marker_secrets_from_every_input_path_reach_no_output(redis_form, workers, make_settings, kafka, tmp_path):
+    """Unique markers go in through every way a credential can: environment, secrets directory,
+    YAML, URL userinfo and query parameters, librdkafka dicts. The real service runs on them
+    (Redis really authenticates with them), logging at DEBUG, through a Redis outage and a
+    poison message; then its output, /metrics, /healthz, /readyz and the dead letters are searched."""
+    tag = uuid.uuid4().hex[:8]
+    mark = {name: f"MARK{tag}{name}" for name in (
+        "envsasl", "envrdk", "envoauth", "envoauthcfg", "yamlrdk", "yamlkeystore", "yamlpem", "redisuser", "redispw")}
+    acl = ["--user", "default", "off", "--user", mark["redisuser"], "on", f">{mark['redispw']}", "~*", "+@all"]
+    server = LocalRedis(extra_args=acl)
+    if redis_form.startswith("userinfo"):
+        redis_url = f"redis://{mark['redisuser']}:{mark['redispw']}@127.0.0.1:{server.port}/0"
+    else:
+        redis_url = f"redis://127.0.0.1:{server.port}/0?username={mark['redisuser']}&password={mark['redispw']}"
+    server._url = redis_url  # how its readiness check logs in
+    with server:
+        port = free_port()
+        settings = make_settings(metrics_port=port, xmatch_catalogs=[], xmatch_bright_star_catalog=None,
+                                 log_level="DEBUG", readiness_probe_interval_s=0.5)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ALERTFEAT_")} | settings.to_env()
+        for name in ("ALERTFEAT_REDIS_URL", "ALERTFEAT_LIBRDKAFKA", "ALERTFEAT_LIBRDKAFKA_PRODUCER"):
+            env.pop(name, None)
+        env |= {"ALERTFEAT_KAFKA_SASL_PASSWORD": mark["envsasl"],
+                "ALERTFEAT_LIBRDKAFKA": json.dumps({"ssl.key.password": mark["envrdk"],
+                                                    "sasl.oauthbearer.client.secret": mark["envoauth"],
+                                                    "sasl.oauthbearer.config": f"principal=x secret={mark['envoauthcfg']}"})}
+        secrets = tmp_path / "secrets"
+        secrets.mkdir()
+        if redis_form.startswith("userinfo"):
+            (secrets / "ALERTFEAT_REDIS_URL").write_text(redis_url + "\n")
+        else:
+            env["ALERTFEAT_REDIS_URL"] = redis_url
+        env["ALERTFEAT_SECRETS_DIR"] = str(secrets)
+        config = tmp_path / "alertfeat.yaml"
+        config.write_text(yaml.safe_dump({"librdkafka_producer": {
+            "sasl.password": mark["yamlrdk"], "ssl.keystore.password": mark["yamlkeystore"],
+            "ssl.key.pem": mark["yamlpem"]}}))
+        env["ALERTFEAT_CONFIG"] = str(config)
+
+        alert = encode_alert(sample_alerts()[max(sample_alerts())], max(sample_alerts()))
+        produce_all(kafka.bootstrap, settings.input_topic, [alert] * 20 + [b"\x00\x00\x00\x04\x4d garbage"],
+                    partitions=workers)
+        outputs = []
+        log_path = tmp_path / "run.log"
+        with open(log_path, "wb") as log:
+            proc = subprocess.Popen([sys.executable, "-m", "alertfeat.cli", "run", "--workers", str(workers)],
+                                    env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            dead = drain(kafka.bootstrap, settings.dlq_topic, 1, timeout_s=120)
+            enriched = drain(kafka.bootstrap, settings.enriched_topic, 20, timeout_s=60)
+            deadline = time.monotonic() + 30
+            while readyz(port)[0] != 200:  # Redis accepted the credentials
+                assert time.monotonic() < deadline, readyz(port)
+                time.sleep(0.1)
+            server.stop()  # errors while the secret is in use
+            produce_all(kafka.bootstrap, settings.input_topic, [alert] * 5)
+            enriched += drain(kafka.bootstrap, settings.enriched_topic, 25, timeout_s=60)
+            for path in ("/metrics", "/healthz", "/readyz"):
+                try:
+                    outputs.append(urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5).read())
+                except urllib.error.HTTPError as err:
+                    outputs.append(err.read())
+            server.start()
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            code = proc.wait(90)
+    log_text = log_path.read_text(errors="replace")
+    assert code == 0 and len(dead) == 1 and len(enriched) >= 25, log_text[-3000:]
+    assert "Redis unreachable" in outputs[2].decode()  # the outage was seen...
+    assert "**********" in log_text and "settings:" in log_text  # ...and the settings were logged, masked
+    outputs += [log_text.encode()]
+    outputs += [b"".join(k.encode() + (v or b"") for k, v in (m.headers() or [])) for m in dead + enriched]
+    outputs += [m.value() for m in dead]
+    for name, secret in mark.items():
+        leaks = [i for i, text in enumerate(outputs) if secret.encode() in text]
+        assert not leaks, f"{name} leaked into output {leaks}"

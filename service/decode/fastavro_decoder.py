@@ -128,7 +128,7 @@ def _source_row(source: dict[str, Any], field_map: dict[str, str]) -> tuple:
         BAND_CODE.get(source.get(field_map["band"]), UNKNOWN_BAND),
         _as_float(source.get(field_map["flux"])),
         _as_float(source.get(field_map["flux_err"])),
-        pack_flags(source, field_map),
+        pack_flags(source),
     )
 
 

@@ -18,8 +18,8 @@ SOURCE_FIELDS: dict[str, tuple[str, ...]] = {
     "flux_err": ("psfFluxErr", "psFluxErr"),
     "ra": ("ra",),
     "dec": ("dec", "decl"),
-    "flags": ("flags",),  # a packed long up to v6; v7+ use FLAG_FIELDS instead
 }
+# Up to v6 a `flags` long is "bitwise OR tbd": no defined meaning, so it is not read (flags = 0).
 
 # Boolean quality flags (v7+), packed into the int64 `flags` column: bit i <-> FLAG_FIELDS[i].
 FLAG_FIELDS: tuple[str, ...] = (
@@ -66,10 +66,8 @@ def source_field_map(record: dict[str, Any]) -> dict[str, str]:
     return found
 
 
-def pack_flags(source: dict[str, Any], field_map: dict[str, str]) -> int:
+def pack_flags(source: dict[str, Any]) -> int:
     """The int64 flags value of one decoded DiaSource dict (oracle/fallback path)."""
-    if "flags" in field_map:
-        return int(source.get(field_map["flags"]) or 0)
     bits = 0
     for bit, name in enumerate(FLAG_FIELDS):
         if source.get(name):

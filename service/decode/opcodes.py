@@ -88,7 +88,6 @@ _ROW_CAPTURES = {
     "band": I_BAND,
     "flux": CAP_FLOAT0 + F_FLUX,
     "flux_err": CAP_FLOAT0 + F_FLUX_ERR,
-    "flags": I_FLAGS,
 }
 _TRIGGER_CAPTURES = {
     **_ROW_CAPTURES,
@@ -365,7 +364,7 @@ def _captures(record: dict[str, Any], role: int) -> dict[str, int]:
     wanted = _TRIGGER_CAPTURES if role == TRIGGER else _ROW_CAPTURES
     field_map = source_field_map(record)
     captures = {field_map[column]: cap for column, cap in wanted.items() if column in field_map}
-    if "flags" not in field_map:  # v7+: boolean flag fields packed as bits, like fields.pack_flags
-        names = field_names(record)
-        captures.update({name: CAP_FLAG0 + bit for bit, name in enumerate(FLAG_FIELDS) if name in names})
+    # v7+ boolean flag fields packed as bits, like fields.pack_flags (older versions have none).
+    names = field_names(record)
+    captures.update({name: CAP_FLAG0 + bit for bit, name in enumerate(FLAG_FIELDS) if name in names})
     return captures

@@ -68,9 +68,10 @@ class KafkaNode(_Server):
 
     `listeners` maps listener names to (security protocol, port); the first is the one clients
     are given. Brokers talk to each other, and the tests check readiness, on a plaintext
-    INTERNAL listener of their own (principal User:ANONYMOUS). `properties` are added to (and override) server.properties; `scram` users
-    (name -> password) are written into the log dir at format time, as `kafka-storage format
-    --add-scram` does, so that a SASL broker can let its first admin in."""
+    INTERNAL listener of their own (principal User:ANONYMOUS). `properties` are added to (and
+    override) server.properties; `scram` users (name -> password) are written into the log dir
+    at format time, as `kafka-storage format --add-scram` does, so that a SASL broker can let its
+    first admin in."""
 
     name = "kafka"
 
