@@ -177,7 +177,8 @@ def test_acl_denying_the_output_topic_gives_a_named_error_not_a_crash_loop(deliv
                         timeout_s=60, settle_s=2, value_ids=bytes)
         assert svc.alive(), svc.log()[-3000:]
     log_text = svc.log()
-    refusals = [line for line in log_text.splitlines() if "TOPIC_AUTHORIZATION_FAILED" in line and "ERROR" in line]
+    refusals = [line for line in log_text.splitlines()
+                if "TOPIC_AUTHORIZATION_FAILED" in line and "ERROR alertfeat.worker" in line]
     print(f"\nACL denial ({delivery}): {len(refusals)} named refusals logged, then {sum(got.values())} of {n} "
           f"enriched ({len(got)} distinct); first: {refusals[0]}")
     assert len(got) == n and sum(got.values()) == n
