@@ -267,6 +267,9 @@ class Settings(BaseSettings):
             "enable.auto.commit": False,
             "enable.auto.offset.store": False,
             "auto.offset.reset": "earliest",
+            # Notice an input topic created after the service started within seconds, not after
+            # librdkafka's default 300 s (docker-compose starts the service before the topic exists).
+            "topic.metadata.refresh.interval.ms": 5000,
             **self.librdkafka_consumer,
         }
 

@@ -30,6 +30,11 @@ class DeliveryError(AlertfeatError):
     """Kafka did not confirm delivery of a derived message; offsets stay uncommitted."""
 
 
+class NotAuthorized(DeliveryError):
+    """The broker's ACLs refuse a write: an operator must grant it. The batch is retried (with
+    backoff) until they do, rather than crash-looping."""
+
+
 class KafkaUnavailable(AlertfeatError):
     """The brokers cannot be reached or refuse us (network, TLS or authentication)."""
 

@@ -9,11 +9,18 @@ from collections.abc import Iterable
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from .errors import DeliveryError, KafkaUnavailable
+from .errors import DeliveryError, KafkaUnavailable, NotAuthorized
 from .repeat_log import RepeatLimiter
 
 log = logging.getLogger(__name__)
 Headers = list[tuple[str, bytes]]
+AUTHORIZATION_ERRORS = {KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.CLUSTER_AUTHORIZATION_FAILED,
+                        KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, KafkaError.GROUP_AUTHORIZATION_FAILED}
+
+
+def not_authorized_message(error: KafkaError, topics: Iterable[str]) -> str:
+    where = ", ".join(sorted(topics)) or "the output topics"
+    return f"Kafka refuses the service's principal ({error.name()}) on {where}: grant it WRITE and DESCRIBE there"
 
 
 class ClientLog:
@@ -117,10 +124,13 @@ class OutputProducer:
     def __init__(self, config: dict):
         self._producer = Producer(config)
         self._failures: list[str] = []
+        self._denied: dict[str, KafkaError] = {}  # topic -> authorization error
 
     def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
         if err is not None:
             self._failures.append(f"{msg.topic()}: {err}")
+            if err.code() in AUTHORIZATION_ERRORS:
+                self._denied[msg.topic()] = err
 
     def send(self, topic: str, value: bytes, key: bytes | None = None, headers: Headers | None = None) -> None:
         while True:
@@ -135,6 +145,9 @@ class OutputProducer:
         """Block until every sent message is acknowledged; DeliveryError otherwise."""
         remaining = self._producer.flush(timeout_s)
         failures, self._failures = self._failures, []
+        denied, self._denied = self._denied, {}
+        if denied:
+            raise NotAuthorized(not_authorized_message(next(iter(denied.values())), denied))
         if remaining or failures:
             raise DeliveryError(f"{remaining} message(s) undelivered after {timeout_s}s; failures: {failures[:5]}")
 

@@ -13,10 +13,11 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 
 from .config import Settings
 from .dlq import dead_letter
-from .errors import TransientError
+from .errors import NotAuthorized, TransientError
 from .health import Health
 from .history import HistorySource
-from .kafka_io import ClientLog, OutputProducer, ensure_topics, next_offsets
+from .kafka_io import (AUTHORIZATION_ERRORS, ClientLog, OutputProducer, ensure_topics, next_offsets,
+                       not_authorized_message)
 from .metrics import Metrics
 from .pipeline import BatchResult, Pipeline
 from .probes import DependencyProbe
@@ -24,8 +25,10 @@ from .probes import DependencyProbe
 log = logging.getLogger(__name__)
 
 DELIVERY_TIMEOUT_S = 60.0
+# (STALE_MEMBER_EPOCH and FENCED_MEMBER_EPOCH are the KIP-848 group protocol's forms.)
 _REBALANCE_ERRORS = {KafkaError.UNKNOWN_MEMBER_ID, KafkaError.ILLEGAL_GENERATION, KafkaError.REBALANCE_IN_PROGRESS,
-                     KafkaError._ASSIGNMENT_LOST, KafkaError._NO_OFFSET}
+                     KafkaError._ASSIGNMENT_LOST, KafkaError._NO_OFFSET, KafkaError.STALE_MEMBER_EPOCH,
+                     KafkaError.FENCED_MEMBER_EPOCH}
 
 
 def transactional_id(settings: Settings, worker_index: int) -> str:
@@ -132,12 +135,7 @@ class Worker:
         try:
             result = self.pipeline.process([m.value() or b"" for m in records])
         except TransientError as exc:
-            # Rewind and let the next poll bring the batch back: the consumer keeps polling
-            # (so it stays in the group) while the dependency recovers.
-            log.warning("%s; retrying the batch in %.0f s", exc, self._backoff_s)
-            self._rewind(records)
-            self.stop.wait(self._backoff_s)
-            self._backoff_s = min(30.0, self._backoff_s * 2)
+            self._retry_later(records, str(exc))
             return
         self._backoff_s = 1.0
         t0 = time.perf_counter()
@@ -147,13 +145,25 @@ class Worker:
             t1 = time.perf_counter()
         else:
             self._produce(records, result)
-            self.producer.wait_delivered(DELIVERY_TIMEOUT_S)
+            try:
+                self.producer.wait_delivered(DELIVERY_TIMEOUT_S)
+            except NotAuthorized as exc:
+                self._retry_later(records, str(exc), logging.ERROR)
+                return
             t1 = time.perf_counter()
             self._commit(records)
         delivered_at = time.time()
         t2 = self.last_commit_at = time.perf_counter()
         result.seconds.update(produce=t1 - t0, commit=t2 - t1)
         self._account(records, result, delivered_at)
+
+    def _retry_later(self, records: list[Message], why: str, level: int = logging.WARNING) -> None:
+        """Rewind and let the next poll bring the batch back after a backoff: the consumer keeps
+        polling (so it stays in the group) while the dependency recovers or an operator acts."""
+        log.log(level, "%s; retrying the batch in %.0f s", why, self._backoff_s)
+        self._rewind(records)
+        self.stop.wait(self._backoff_s)
+        self._backoff_s = min(30.0, self._backoff_s * 2)
 
     def _commit(self, records: list[Message]) -> None:
         try:
@@ -181,9 +191,12 @@ class Worker:
             recoverable = error.txn_requires_abort() or error.retriable()
             if error.fatal() or not recoverable:
                 raise
-            log.warning("transaction failed (%s); aborting and reprocessing the batch", error)
             producer.abort_transaction(DELIVERY_TIMEOUT_S)
-            self._rewind(records)
+            if error.code() in AUTHORIZATION_ERRORS:
+                self._retry_later(records, not_authorized_message(error, []), logging.ERROR)
+            else:
+                log.warning("transaction failed (%s); aborting and reprocessing the batch", error)
+                self._rewind(records)
             return False
 
     def _rewind(self, records: list[Message]) -> None:

@@ -11,14 +11,27 @@ import redis as redis_lib
 
 from alertfeat.config import Settings, load_settings
 from alertfeat.metrics import Metrics
-from tests.infra import KafkaEndpoint, RedisEndpoint, kafka_endpoint, redis_endpoint
+from tests.infra import KafkaEndpoint, RedisEndpoint, kafka_choice, kafka_endpoint, redis_endpoint
 
+
+def pytest_report_header(config) -> str:
+    kind, why = kafka_choice()
+    return f"kafka broker: {kind} ({why})"
 
 
 @pytest.fixture(scope="session")
 def kafka() -> Iterator[KafkaEndpoint]:
     with kafka_endpoint() as endpoint:
         yield endpoint
+
+
+@pytest.fixture
+def apache_kafka(kafka: KafkaEndpoint) -> KafkaEndpoint:
+    """The session's broker, for tests that need Apache Kafka's semantics (a log on disk,
+    transactions hidden from read_committed readers, SCRAM users, ACLs)."""
+    if kafka.kind != "apache-kafka":
+        pytest.skip(f"needs Apache Kafka; the session runs on {kafka.kind} ({kafka_choice()[1]})")
+    return kafka
 
 
 @pytest.fixture(scope="session")

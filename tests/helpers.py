@@ -85,8 +85,10 @@ def drain(bootstrap: str, topic: str, expected: int, timeout_s: float = 60.0, se
     return out
 
 
-def produce_at_rate(bootstrap: str, topic: str, messages: list[bytes], rate: float) -> None:
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
+def produce_at_rate(bootstrap: str, topic: str, messages: list[bytes], rate: float, **config) -> None:
+    """`config`: more producer settings (e.g. idempotence, so that retries across a broker fault
+    cannot duplicate the input)."""
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, **config})
     start = time.monotonic()
     for k, m in enumerate(messages):
         producer.produce(topic, m)

