@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import CatalogError
-from .match import ARCSEC, MAS_PER_YEAR, cone_search, safe_radius_table, scatter_matches
+from .match import ARCSEC, scatter_matches
 from .store import Catalog, catalogs_dir, check_name, julian_year, load_catalog
 
 log = logging.getLogger(__name__)
@@ -72,9 +72,8 @@ class CatalogSet:
         self.bright_catalog = bright_catalog
         self.bright_mag = float(bright_mag)
         self.bright_radius_arcsec = float(bright_radius_arcsec)
-        self._safe = [safe_radius_table(c.index_order) for c in self.catalogs]
         for c in self.catalogs:
-            if c.rows == 0:
+            if isinstance(c, Catalog) and c.rows == 0:
                 log.warning("catalog %s is empty: it will never match", c.name)
 
     @classmethod
@@ -97,16 +96,15 @@ class CatalogSet:
         if len(dec) != n or len(year) != n:
             raise ValueError("ra, dec and mjd differ in length")
         per_catalog = []
-        for c, radius, safe in zip(self.catalogs, self.radii_arcsec, self._safe):
+        for c, radius in zip(self.catalogs, self.radii_arcsec):
             count = np.empty(n, np.int64)
             rows = np.empty((n, cap), np.int64)
             seps = np.empty((n, cap), np.float64)
             bright = np.empty(n, np.bool_)
             dt = np.nan_to_num(year - c.epoch, nan=0.0) if c.has_pm else np.zeros(n)
             is_bright = c.name == self.bright_catalog
-            cone_search(ra, dec, dt, c.ra, c.dec, c.pmra, c.pmdec, c.mag, c.index, c.index_order, safe,
-                        c.pm_max_mas_yr * MAS_PER_YEAR, radius * ARCSEC, self.bright_mag,
-                        self.bright_radius_arcsec * ARCSEC if is_bright else -1.0, count, rows, seps, bright)
+            c.search(ra, dec, dt, radius * ARCSEC, self.bright_mag,
+                     self.bright_radius_arcsec * ARCSEC if is_bright else -1.0, count, rows, seps, bright)
             per_catalog.append((count, rows, seps, bright if is_bright else None))
         total = np.zeros(n, np.int64)
         for count, *_ in per_catalog:
