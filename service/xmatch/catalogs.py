@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import CatalogError
+from .hats import HatsCatalog, pixel_order
 from .match import ARCSEC, scatter_matches
 from .store import Catalog, catalogs_dir, check_name, julian_year, load_catalog
 
@@ -96,6 +97,7 @@ class CatalogSet:
         if len(dec) != n or len(year) != n:
             raise ValueError("ra, dec and mjd differ in length")
         per_catalog = []
+        order = pixel_order(ra, dec) if any(isinstance(c, HatsCatalog) for c in self.catalogs) else None
         for c, radius in zip(self.catalogs, self.radii_arcsec):
             count = np.empty(n, np.int64)
             rows = np.empty((n, cap), np.int64)
@@ -104,7 +106,7 @@ class CatalogSet:
             dt = np.nan_to_num(year - c.epoch, nan=0.0) if c.has_pm else np.zeros(n)
             is_bright = c.name == self.bright_catalog
             c.search(ra, dec, dt, radius * ARCSEC, self.bright_mag,
-                     self.bright_radius_arcsec * ARCSEC if is_bright else -1.0, count, rows, seps, bright)
+                     self.bright_radius_arcsec * ARCSEC if is_bright else -1.0, count, rows, seps, bright, order)
             per_catalog.append((count, rows, seps, bright if is_bright else None))
         total = np.zeros(n, np.int64)
         for count, *_ in per_catalog:

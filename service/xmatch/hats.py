@@ -24,7 +24,7 @@ import numpy as np
 
 from ..errors import CatalogError
 from .healpix import MAX_ORDER, ang2pix_nest_array
-from .match import MAS_PER_YEAR, cone_search_partitioned, safe_radius_table, touched_partitions
+from .match import MAS_PER_YEAR, cone_search_partitioned, safe_radius_table
 from .parquet import _pyarrow, hats_catalog, hats_partitions
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,17 @@ log = logging.getLogger(__name__)
 QUERY_ORDERS = 20  # finest query order: 0.2 arcsec pixels, far below any match radius
 # The fastest proper motion of any star (Barnard's star, 10.4 arcsec/yr), rounded up.
 PM_MAX_MAS_YR = 10_500.0
+# Stars faster than this (|pmra| + |pmdec|, mas/yr; ~0.1% of Gaia) are looked up by declination,
+# so that the pixel search for all others reaches 1.1 arcsec per decade instead of 115.
+PM_SLOW_MAS_YR = 100.0
+ORDER_OF_ALERTS = 12  # alerts are visited sorted by their pixel at this order (memory locality)
+
+
+def pixel_order(ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
+    """Alert indices sorted by nested pixel, so that consecutive alerts read neighbouring rows."""
+    ok = np.isfinite(ra) & np.isfinite(dec) & (np.abs(dec) <= 90.0)
+    keys = ang2pix_nest_array(ORDER_OF_ALERTS, np.where(ok, ra, 0.0), np.where(ok, dec, 0.0))
+    return np.argsort(keys, kind="stable")
 
 
 @dataclass
@@ -110,6 +121,8 @@ class HatsCatalog:
         self.row_bytes = sum(d.itemsize for d in self._dtypes.values())
         self._arena = _Arena({k: np.empty(0, d) for k, d in self._dtypes.items()})
         self._carried: dict[str, np.ndarray] = {}
+        self._fast_rows = np.zeros(0, np.int64)  # arena rows of stars faster than PM_SLOW_MAS_YR, by dec
+        self._fast_dec = np.zeros(0, np.float64)
 
     # ------------------------------------------------------------------ opening
 
@@ -187,24 +200,16 @@ class HatsCatalog:
 
     def search(self, ra: np.ndarray, dec: np.ndarray, dt: np.ndarray, radius: float, bright_mag: float,
                bright_radius: float, count: np.ndarray, rows: np.ndarray, seps: np.ndarray,
-               bright: np.ndarray) -> None:
-        """Page in what the batch reaches, then match (radii in radians, dt in years); rows are arena rows."""
-        pm_max = self.pm_max_mas_yr * MAS_PER_YEAR
-        self.page_in(ra, dec, dt, max(radius, bright_radius), pm_max)
-        a = self._arena.columns
-        empty = np.zeros(0, np.float32)
-        missing = cone_search_partitioned(
-            ra, dec, dt, a["key"], a["ra"], a["dec"], a.get("pmra", empty), a.get("pmdec", empty), a["mag"],
-            self.part_lo, self.part_hi, self.slot_lo, self.slot_hi, self._safe, pm_max, radius, bright_mag,
-            bright_radius, count, rows, seps, bright)
-        if missing:  # page_in and the kernel share the cone geometry; this would be a bug
-            raise AssertionError(f"catalog {self.name}: {missing} reached partitions were not paged in")
+               bright: np.ndarray, alert_order: np.ndarray | None = None) -> None:
+        """Match a batch (radii in radians, dt in years); rows are arena rows, valid until the next search.
 
-    # ------------------------------------------------------------------ the cache
-
-    def page_in(self, ra: np.ndarray, dec: np.ndarray, dt: np.ndarray, reach: float, pm_max: float) -> None:
+        A warm batch is one kernel pass. When it reached partitions not in the cache, they are
+        paged in and the batch is searched again.
+        """
         touched = np.zeros(len(self.part_lo), np.bool_)
-        touched_partitions(ra, dec, dt, reach, pm_max, self.part_lo, self.part_hi, self._safe, touched)
+        order = pixel_order(ra, dec) if alert_order is None else alert_order
+        args = (ra, dec, dt, order, radius, bright_mag, bright_radius, count, rows, seps, bright, touched)
+        missing = self._kernel(*args)
         needed = np.flatnonzero(touched)
         new = [int(j) for j in needed if self.slot_lo[j] < 0]
         self.stats.hits += len(needed) - len(new)
@@ -212,16 +217,34 @@ class HatsCatalog:
         for j in needed:
             if self.slot_lo[j] >= 0:
                 self._lru.move_to_end(int(j))
-        if not new:
+        if not missing:
             return
+        self.page_in(new, set(needed.tolist()))
+        if self._kernel(*args):
+            raise AssertionError(f"catalog {self.name}: reached partitions are still not paged in")
+
+    def _kernel(self, ra, dec, dt, order, radius, bright_mag, bright_radius, count, rows, seps, bright, touched):
+        a = self._arena.columns
+        empty = np.zeros(0, np.float32)
+        return cone_search_partitioned(
+            ra, dec, dt, order, a["key"], a["ra"], a["dec"], a.get("pmra", empty), a.get("pmdec", empty), a["mag"],
+            self.part_lo, self.part_hi, self.slot_lo, self.slot_hi, self._fast_rows, self._fast_dec, self._safe,
+            self.pm_max_mas_yr * MAS_PER_YEAR, PM_SLOW_MAS_YR, radius, bright_mag, bright_radius, count, rows, seps,
+            bright, touched)
+
+    # ------------------------------------------------------------------ the cache
+
+    def page_in(self, new: list[int], keep: set[int]) -> None:
+        """Read partitions `new` into the arena, evicting old ones not in `keep` if the cache is full."""
         t0 = time.perf_counter()
         tables = [self._read(j) for j in new]
         self.stats.read_seconds += time.perf_counter() - t0
         incoming = sum(len(t["key"]) for t in tables)
         self.stats.rows_read += incoming
-        self._make_room(incoming, set(needed.tolist()))
+        self._make_room(incoming, keep)
         for j, table in zip(new, tables):
             self._place(j, table)
+        self._index_fast()
         self.stats.peak_bytes = max(self.stats.peak_bytes, self.cached_bytes)
 
     def _read(self, j: int) -> dict[str, np.ndarray]:
@@ -261,6 +284,14 @@ class HatsCatalog:
             order = np.argsort(keys, kind="stable")
             out = {k: v[order] for k, v in out.items()}
         return out
+
+    def _index_fast(self) -> None:
+        if not self.has_pm:
+            return
+        a, n = self._arena.columns, self._arena.used
+        fast = np.flatnonzero(np.abs(a["pmra"][:n]) + np.abs(a["pmdec"][:n]) > PM_SLOW_MAS_YR)
+        self._fast_rows = fast[np.argsort(a["dec"][fast], kind="stable")]
+        self._fast_dec = a["dec"][self._fast_rows]
 
     def _make_room(self, incoming: int, keep: set[int]) -> None:
         """Evict least recently used partitions (not in `keep`) until `incoming` rows fit the cache."""

@@ -86,42 +86,51 @@ def cone_pixels(q, x0, y0, z0, pix):
     return count
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _consider(i, r, ra0, dec0, x0, y0, z0, cos_dec0, dt, motion, reach0, reach_deg, ra, dec, pmra, pmdec, mag,
+              pm_skip, radius, bright_mag, bright_radius, out_count, out_row, out_sep, out_bright):
+    """Measure row r against alert i, keeping its matches nearest first (at most cap)."""
+    cap = out_row.shape[1]
+    ddec = abs(dec[r] - dec0)
+    if ddec > reach_deg:  # |delta dec| never exceeds the separation
+        return
+    if len(pmra) > 0:
+        pa = pmra[r]
+        pd = pmdec[r]
+        if abs(pa) + abs(pd) > pm_skip:  # a fast star: the caller looks at it separately
+            return
+        # The same cut with this star's own motion, usually far below the fastest star's.
+        if ddec > math.degrees(reach0 + (abs(pa) + abs(pd)) * motion):
+            return
+        sep = _separation(ra0, dec0, x0, y0, z0, cos_dec0, ra[r], dec[r], pa, pd, dt)
+    else:
+        sep = _separation(ra0, dec0, x0, y0, z0, cos_dec0, ra[r], dec[r], 0.0, 0.0, 0.0)
+    if sep <= bright_radius and mag[r] <= bright_mag:
+        out_bright[i] = True
+    if sep > radius:
+        return
+    k = out_count[i]
+    if k == cap:
+        if sep >= out_sep[i, cap - 1]:
+            return
+        k = cap - 1
+    else:
+        out_count[i] = k + 1
+    while k > 0 and out_sep[i, k - 1] > sep:  # insertion: nearest first
+        out_sep[i, k] = out_sep[i, k - 1]
+        out_row[i, k] = out_row[i, k - 1]
+        k -= 1
+    out_sep[i, k] = sep
+    out_row[i, k] = r
+
+
 @njit(cache=True, nogil=True)
 def scan_rows(i, lo, hi, ra0, dec0, x0, y0, z0, cos_dec0, dt, motion, reach0, reach_deg, ra, dec, pmra, pmdec, mag,
-              radius, bright_mag, bright_radius, out_count, out_row, out_sep, out_bright):
-    """Measure rows [lo, hi) against alert i, keeping its matches nearest first (at most cap)."""
-    cap = out_row.shape[1]
-    has_pm = len(pmra) > 0
+              pm_skip, radius, bright_mag, bright_radius, out_count, out_row, out_sep, out_bright):
+    """_consider every row of [lo, hi)."""
     for r in range(lo, hi):
-        ddec = abs(dec[r] - dec0)
-        if ddec > reach_deg:  # |delta dec| never exceeds the separation
-            continue
-        if has_pm:
-            pa = pmra[r]
-            pd = pmdec[r]
-            # The same cut with this star's own motion, usually far below the fastest star's.
-            if ddec > math.degrees(reach0 + (abs(pa) + abs(pd)) * motion):
-                continue
-            sep = _separation(ra0, dec0, x0, y0, z0, cos_dec0, ra[r], dec[r], pa, pd, dt)
-        else:
-            sep = _separation(ra0, dec0, x0, y0, z0, cos_dec0, ra[r], dec[r], 0.0, 0.0, 0.0)
-        if sep <= bright_radius and mag[r] <= bright_mag:
-            out_bright[i] = True
-        if sep > radius:
-            continue
-        k = out_count[i]
-        if k == cap:
-            if sep >= out_sep[i, cap - 1]:
-                continue
-            k = cap - 1
-        else:
-            out_count[i] = k + 1
-        while k > 0 and out_sep[i, k - 1] > sep:  # insertion: nearest first
-            out_sep[i, k] = out_sep[i, k - 1]
-            out_row[i, k] = out_row[i, k - 1]
-            k -= 1
-        out_sep[i, k] = sep
-        out_row[i, k] = r
+        _consider(i, r, ra0, dec0, x0, y0, z0, cos_dec0, dt, motion, reach0, reach_deg, ra, dec, pmra, pmdec, mag,
+                  pm_skip, radius, bright_mag, bright_radius, out_count, out_row, out_sep, out_bright)
 
 
 @njit(cache=True, nogil=True)
@@ -169,7 +178,7 @@ def cone_search(alert_ra, alert_dec, alert_dt, ra, dec, pmra, pmdec, mag, index,
                 n_ranges += 1
         for j in range(n_ranges):
             scan_rows(i, lo_rows[j], hi_rows[j], ra0, dec0, x0, y0, z0, cos_dec0, dt, motion, reach0, reach_deg,
-                      ra, dec, pmra, pmdec, mag, radius, bright_mag, bright_radius, out_count, out_row, out_sep,
+                      ra, dec, pmra, pmdec, mag, np.inf, radius, bright_mag, bright_radius, out_count, out_row, out_sep,
                       out_bright)
 
 
@@ -220,39 +229,43 @@ def _cone_key_ranges(safe, reach, x0, y0, z0, pix, lo_keys, hi_keys):
 
 
 @njit(cache=True, nogil=True)
-def touched_partitions(alert_ra, alert_dec, alert_dt, reach0, pm_max, part_lo, part_hi, safe, out_touched):
-    """Flag (out_touched[j] = True) every partition a cone of the batch reaches."""
-    pix = np.empty(9, np.int64)
-    lo_keys = np.empty(9, np.int64)
-    hi_keys = np.empty(9, np.int64)
-    for i in range(len(alert_ra)):
-        ra0 = alert_ra[i]
-        dec0 = alert_dec[i]
-        if not (math.isfinite(ra0) and math.isfinite(dec0)) or dec0 < -90.0 or dec0 > 90.0:
-            continue
-        dt = alert_dt[i] if math.isfinite(alert_dt[i]) else 0.0
-        x0, y0, z0 = radec_to_vec(ra0, dec0)
-        for m in range(_cone_key_ranges(safe, reach0 + pm_max * abs(dt), x0, y0, z0, pix, lo_keys, hi_keys)):
-            j = np.searchsorted(part_hi, lo_keys[m], side="right")
-            while j < len(part_lo) and part_lo[j] < hi_keys[m]:
-                out_touched[j] = True
-                j += 1
+def _flag_partitions(n_ranges, lo_keys, hi_keys, part_lo, part_hi, slot_lo, out_touched):
+    """Flag the partitions overlapping the key ranges; returns how many of them are not paged in."""
+    missing = 0
+    for m in range(n_ranges):
+        j = np.searchsorted(part_hi, lo_keys[m], side="right")
+        while j < len(part_lo) and part_lo[j] < hi_keys[m]:
+            out_touched[j] = True
+            if slot_lo[j] < 0:
+                missing += 1
+            j += 1
+    return missing
 
 
 @njit(cache=True, nogil=True)
-def cone_search_partitioned(alert_ra, alert_dec, alert_dt, key, ra, dec, pmra, pmdec, mag, part_lo, part_hi,
-                            slot_lo, slot_hi, safe, pm_max, radius, bright_mag, bright_radius, out_count, out_row,
-                            out_sep, out_bright):
-    """cone_search over a partitioned arena; rows are arena rows. Returns how many reached
-    partitions were not paged in (0 unless the caller skipped touched_partitions)."""
-    n = len(alert_ra)
+def cone_search_partitioned(alert_ra, alert_dec, alert_dt, alert_order, key, ra, dec, pmra, pmdec, mag, part_lo,
+                            part_hi, slot_lo, slot_hi, fast_rows, fast_dec, safe, pm_max, pm_slow, radius, bright_mag,
+                            bright_radius, out_count, out_row, out_sep, out_bright, out_touched):
+    """cone_search over a partitioned arena; rows are arena rows; alerts visited in alert_order
+    (sorted by pixel, so that neighbouring alerts read neighbouring rows).
+
+    Stars moving faster than pm_slow (|pmra| + |pmdec|, mas/yr) are rare; they are looked up in
+    fast_rows (arena rows sorted by declination, fast_dec) within the reach of the fastest
+    (pm_max, rad/yr), so that the pixel search of all other stars needs only the reach of pm_slow.
+    Flags every partition within reach in out_touched and returns how many were not paged in
+    (then the alert is skipped; the caller pages them in and searches again).
+    """
     has_pm = len(pmra) > 0
+    slow_max = min(pm_max, pm_slow * MAS_PER_YEAR)
+    pm_skip = pm_slow if has_pm and slow_max < pm_max else np.inf
     pix = np.empty(9, np.int64)
     lo_keys = np.empty(9, np.int64)
     hi_keys = np.empty(9, np.int64)
     reach0 = max(radius, bright_radius)
     missing = 0
-    for i in range(n):
+    last_q, last_pix, last_absent = -2, -1, 0
+    for t in range(len(alert_order)):
+        i = alert_order[t]
         out_count[i] = 0
         out_bright[i] = False
         ra0 = alert_ra[i]
@@ -262,20 +275,44 @@ def cone_search_partitioned(alert_ra, alert_dec, alert_dt, key, ra, dec, pmra, p
         dt = alert_dt[i] if has_pm and math.isfinite(alert_dt[i]) else 0.0
         motion = MAS_PER_YEAR * abs(dt)
         reach = reach0 + pm_max * abs(dt)
-        reach_deg = math.degrees(reach)
+        reach_slow = reach0 + slow_max * abs(dt)
         x0, y0, z0 = radec_to_vec(ra0, dec0)
         cos_dec0 = math.cos(math.radians(dec0))
-        for m in range(_cone_key_ranges(safe, reach, x0, y0, z0, pix, lo_keys, hi_keys)):
+        if reach_slow < reach:
+            # The partitions within the fastest star's reach: the same as the previous alert's
+            # when both share a pixel at that order (alerts come sorted), so flagged already.
+            q = query_order(safe, len(safe) - 1, reach)
+            here = vec2pix_nest(q, x0, y0, z0) if q >= 0 else -1
+            if q != last_q or here != last_pix or q < 0:
+                n_ranges = _cone_key_ranges(safe, reach, x0, y0, z0, pix, lo_keys, hi_keys)
+                last_absent = _flag_partitions(n_ranges, lo_keys, hi_keys, part_lo, part_hi, slot_lo, out_touched)
+                last_q, last_pix = q, here
+                missing += last_absent
+            if last_absent:
+                continue
+        n_ranges = _cone_key_ranges(safe, reach_slow, x0, y0, z0, pix, lo_keys, hi_keys)
+        if reach_slow == reach:
+            absent = _flag_partitions(n_ranges, lo_keys, hi_keys, part_lo, part_hi, slot_lo, out_touched)
+            if absent:
+                missing += absent
+                continue
+        reach_deg = math.degrees(reach_slow)
+        for m in range(n_ranges):
             j = np.searchsorted(part_hi, lo_keys[m], side="right")
             while j < len(part_lo) and part_lo[j] < hi_keys[m]:
                 s, e = slot_lo[j], slot_hi[j]
                 j += 1
-                if s < 0:
-                    missing += 1
-                    continue
                 lo = s + np.searchsorted(key[s:e], lo_keys[m])
                 hi = s + np.searchsorted(key[s:e], hi_keys[m])
                 scan_rows(i, lo, hi, ra0, dec0, x0, y0, z0, cos_dec0, dt, motion, reach0, reach_deg, ra, dec,
-                          pmra, pmdec, mag, radius, bright_mag, bright_radius, out_count, out_row, out_sep,
+                          pmra, pmdec, mag, pm_skip, radius, bright_mag, bright_radius, out_count, out_row, out_sep,
+                          out_bright)
+        if pm_skip < np.inf:
+            reach_deg = math.degrees(reach)
+            lo = np.searchsorted(fast_dec, dec0 - reach_deg)
+            hi = np.searchsorted(fast_dec, dec0 + reach_deg, side="right")
+            for k in range(lo, hi):
+                _consider(i, fast_rows[k], ra0, dec0, x0, y0, z0, cos_dec0, dt, motion, reach0, reach_deg, ra, dec,
+                          pmra, pmdec, mag, np.inf, radius, bright_mag, bright_radius, out_count, out_row, out_sep,
                           out_bright)
     return missing

@@ -115,8 +115,10 @@ class Catalog:
 
     def search(self, ra: np.ndarray, dec: np.ndarray, dt: np.ndarray, radius: float, bright_mag: float,
                bright_radius: float, count: np.ndarray, rows: np.ndarray, seps: np.ndarray,
-               bright: np.ndarray) -> None:
-        """Match a batch (radii in radians, dt in years from the catalog epoch): see match.cone_search."""
+               bright: np.ndarray, alert_order: np.ndarray | None = None) -> None:
+        """Match a batch (radii in radians, dt in years from the catalog epoch): see match.cone_search.
+
+        alert_order is for partitioned catalogs; the whole-sky index needs no locality help."""
         cone_search(ra, dec, dt, self.ra, self.dec, self.pmra, self.pmdec, self.mag, self.index, self.index_order,
                     safe_radius_table(self.index_order), self.pm_max_mas_yr * MAS_PER_YEAR, radius, bright_mag,
                     bright_radius, count, rows, seps, bright)
