@@ -168,3 +168,21 @@ def test_hats_errors(hats_seams, tmp_path):
         HatsCatalog.open("x", path, HatsColumns(id="source_id", pmra="pmra"))
     with pytest.raises(CatalogError, match="not a HATS catalog"):
         HatsCatalog.open("x", tmp_path, HatsColumns(id="source_id"))
+
+
+def test_service_opens_hats_catalogs_from_settings(hats_seams, tmp_path):
+    from alertfeat.config import load_settings
+
+    path, cols = hats_seams
+    settings = load_settings(
+        data_dir=tmp_path, xmatch_catalogs=["seams"], xmatch_bright_star_catalog=None,
+        xmatch_catalog_radius_arcsec={"seams": 1.0},
+        xmatch_hats={"seams": {"path": str(path), "id": "source_id", "mag": "phot_g_mean_mag", "pmra": "pmra",
+                               "pmdec": "pmdec", "epoch": EPOCH, "cache_mb": 8, "columns": ["parallax"]}})
+    catalogs = CatalogSet.from_settings(settings)
+    assert not (tmp_path / "catalogs" / "seams").exists()  # read in place: nothing imported
+    rows = np.arange(0, len(cols["ra"]), 997)
+    result = catalogs.match(cols["ra"][rows], cols["dec"][rows], np.full(len(rows), mjd_of_year(EPOCH)))
+    np.testing.assert_array_equal(result.source_id[result.nearest[:, 0]], cols["source_id"][rows])
+    np.testing.assert_array_equal(catalogs.catalogs[0].column("parallax")[result.row[result.nearest[:, 0]]],
+                                  cols["parallax"][rows])

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import CatalogError
-from .hats import HatsCatalog, pixel_order
+from .hats import HatsCatalog, HatsColumns, pixel_order
 from .match import ARCSEC, scatter_matches
 from .store import Catalog, catalogs_dir, check_name, julian_year, load_catalog
 
@@ -79,10 +79,13 @@ class CatalogSet:
 
     @classmethod
     def from_settings(cls, settings) -> CatalogSet:
-        """The catalogs of `settings.xmatch_catalogs`; the default ones are imported on first use."""
+        """The catalogs of `settings.xmatch_catalogs`: HATS ones (xmatch_hats) opened in place, the
+        others from `<data_dir>/catalogs`, where the default ones are imported on first use."""
         root = catalogs_dir(settings.data_dir)
-        ensure_default_catalogs(settings.data_dir, settings.xmatch_catalogs)
-        catalogs = [load_catalog(root / name) for name in settings.xmatch_catalogs]
+        hats = settings.xmatch_hats
+        ensure_default_catalogs(settings.data_dir, [n for n in settings.xmatch_catalogs if n not in hats])
+        catalogs = [open_hats(name, hats[name]) if name in hats else load_catalog(root / name)
+                    for name in settings.xmatch_catalogs]
         radii = [settings.xmatch_catalog_radius_arcsec.get(name, settings.xmatch_radius_arcsec)
                  for name in settings.xmatch_catalogs]
         return cls(catalogs, radii, settings.xmatch_max_matches, settings.xmatch_bright_star_catalog,
@@ -131,6 +134,13 @@ class CatalogSet:
     def warm_up(self) -> None:
         """Compile (or load from cache) the kernels before the first batch."""
         self.match(np.array([10.0, np.nan]), np.array([-20.0, 0.0]), np.array([60000.0, np.nan]))
+
+
+def open_hats(name: str, cfg) -> HatsCatalog:
+    """A HATS catalog opened in place from its xmatch_hats settings (HatsCatalogSettings)."""
+    cols = HatsColumns(id=cfg.id, mag=cfg.mag, pmra=cfg.pmra, pmdec=cfg.pmdec, carry=tuple(cfg.columns))
+    return HatsCatalog.open(name, cfg.path, cols, epoch=cfg.epoch, cache_mb=cfg.cache_mb,
+                            pm_max_mas_yr=cfg.pm_max_mas_yr)
 
 
 def ensure_default_catalogs(data_dir: str | Path, names: Sequence[str] = DEFAULT_CATALOGS) -> list[Path]:
