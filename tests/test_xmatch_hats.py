@@ -186,3 +186,18 @@ def test_service_opens_hats_catalogs_from_settings(hats_seams, tmp_path):
     np.testing.assert_array_equal(result.source_id[result.nearest[:, 0]], cols["source_id"][rows])
     np.testing.assert_array_equal(catalogs.catalogs[0].column("parallax")[result.row[result.nearest[:, 0]]],
                                   cols["parallax"][rows])
+    # The carried column reaches the xmatch topic: records decode with the published schema.
+    import io
+
+    import fastavro
+
+    from alertfeat.xmatch import xmatch_record_bytes, xmatch_schema
+
+    n = len(rows)
+    bodies = xmatch_record_bytes(result, np.arange(n), np.zeros(n, np.int64), np.zeros(n, bool), cols["ra"][rows],
+                                 cols["dec"][rows])
+    schema = fastavro.parse_schema(xmatch_schema())
+    for i, body in enumerate(bodies):
+        got = fastavro.schemaless_reader(io.BytesIO(body), schema)["matches"]
+        assert got[0]["sourceId"] == cols["source_id"][rows[i]]
+        assert got[0]["columns"] == {"parallax": cols["parallax"][rows[i]]}

@@ -35,6 +35,8 @@ class XmatchResult:
     row: np.ndarray  # int64 [m]: row in the catalog's columns (for carried columns)
     nearest: np.ndarray  # int64 [n, n_catalogs]: index of the nearest match per catalog, -1 if none
     near_bright_star: np.ndarray  # bool [n]
+    carried_names: tuple[tuple[str, ...], ...] = ()  # per catalog, the columns carried into the xmatch topic
+    carried: np.ndarray | None = None  # float64 [m, max carried]: their values per match (NaN past the catalog's)
 
     @property
     def n(self) -> int:
@@ -54,7 +56,8 @@ class CatalogSet:
     """Catalogs loaded (memory-mapped) from `<data_dir>/catalogs`, matched in configured order."""
 
     def __init__(self, catalogs: Sequence[Catalog], radii_arcsec: Sequence[float], max_matches: int = 5,
-                 bright_catalog: str | None = None, bright_mag: float = 10.0, bright_radius_arcsec: float = 30.0):
+                 bright_catalog: str | None = None, bright_mag: float = 10.0, bright_radius_arcsec: float = 30.0,
+                 carry: dict[str, Sequence[str]] | None = None):
         if len(catalogs) != len(radii_arcsec):
             raise ValueError("one radius per catalog")
         if len(catalogs) > 127:
@@ -73,6 +76,11 @@ class CatalogSet:
         self.bright_catalog = bright_catalog
         self.bright_mag = float(bright_mag)
         self.bright_radius_arcsec = float(bright_radius_arcsec)
+        carry = carry or {}
+        self.carried_names = tuple(tuple(carry.get(name, ())) for name in names)
+        for c, cols in zip(self.catalogs, self.carried_names):
+            for col in cols:
+                c.column(col)  # a column the catalog lacks fails here, at start
         for c in self.catalogs:
             if isinstance(c, Catalog) and c.rows == 0:
                 log.warning("catalog %s is empty: it will never match", c.name)
@@ -89,7 +97,8 @@ class CatalogSet:
         radii = [settings.xmatch_catalog_radius_arcsec.get(name, settings.xmatch_radius_arcsec)
                  for name in settings.xmatch_catalogs]
         return cls(catalogs, radii, settings.xmatch_max_matches, settings.xmatch_bright_star_catalog,
-                   settings.xmatch_bright_star_mag, settings.xmatch_bright_star_radius_arcsec)
+                   settings.xmatch_bright_star_mag, settings.xmatch_bright_star_radius_arcsec,
+                   carry={name: cfg.columns for name, cfg in hats.items()})
 
     def match(self, ra: np.ndarray, dec: np.ndarray, mjd: np.ndarray) -> XmatchResult:
         """Cross-match a batch: positions in degrees, epochs as MJD (NaN: the catalog epoch)."""
@@ -129,7 +138,19 @@ class CatalogSet:
             start += count
             if bright is not None:
                 out.near_bright_star |= bright
+        self._carry(out)
         return out
+
+    def _carry(self, out: XmatchResult) -> None:
+        """The carried columns' values of every match (read now: HATS arena rows move on the next batch)."""
+        out.carried_names = self.carried_names
+        width = max((len(cols) for cols in self.carried_names), default=0)
+        out.carried = np.full((len(out.row), width), np.nan)
+        for col, (c, names) in enumerate(zip(self.catalogs, self.carried_names)):
+            if names:
+                sel = np.flatnonzero(out.catalog == col)
+                for t, name in enumerate(names):
+                    out.carried[sel, t] = c.column(name)[out.row[sel]]
 
     def warm_up(self) -> None:
         """Compile (or load from cache) the kernels before the first batch."""

@@ -196,7 +196,7 @@ class HatsCatalog:
             return self._arena.columns[name]
         if name not in self.cols.carry:
             raise CatalogError(f"catalog {self.name} carries no column {name!r}")
-        return self._carried[name]
+        return self._carried.get(name, np.zeros(0))  # nothing paged in yet
 
     def search(self, ra: np.ndarray, dec: np.ndarray, dt: np.ndarray, radius: float, bright_mag: float,
                bright_radius: float, count: np.ndarray, rows: np.ndarray, seps: np.ndarray,
