@@ -158,6 +158,11 @@ def test_hats_opens_only_what_a_batch_touches(hats_seams):
     assert cat.stats.rows_read < len(cols["ra"]) // 4
     CatalogSet([cat], [RADIUS]).match(np.array([0.0]), np.array([90.0]), np.array([mjd_of_year(2016.0)]))
     assert cat.stats.hits == cat.cached_partitions  # the second visit reads nothing
+    # A cold cache and a distant epoch: the reach of the fastest star (10.5 arcsec/yr x 24 yr)
+    # decides what is paged in, even before any proper motion has been read.
+    cold = HatsCatalog.open("seams", path, COLUMNS, epoch=EPOCH, cache_mb=64)
+    CatalogSet([cold], [RADIUS]).match(np.array([0.0]), np.array([90.0]), np.array([mjd_of_year(2040.0)]))
+    assert cold.cached_partitions > cat.cached_partitions
 
 
 def test_hats_errors(hats_seams, tmp_path):

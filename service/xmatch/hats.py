@@ -227,7 +227,7 @@ class HatsCatalog:
         a = self._arena.columns
         empty = np.zeros(0, np.float32)
         return cone_search_partitioned(
-            ra, dec, dt, order, a["key"], a["ra"], a["dec"], a.get("pmra", empty), a.get("pmdec", empty), a["mag"],
+            ra, dec, dt, order, self.has_pm, a["key"], a["ra"], a["dec"], a.get("pmra", empty), a.get("pmdec", empty), a["mag"],
             self.part_lo, self.part_hi, self.slot_lo, self.slot_hi, self._fast_rows, self._fast_dec, self._safe,
             self.pm_max_mas_yr * MAS_PER_YEAR, PM_SLOW_MAS_YR, radius, bright_mag, bright_radius, count, rows, seps,
             bright, touched)

@@ -243,11 +243,12 @@ def _flag_partitions(n_ranges, lo_keys, hi_keys, part_lo, part_hi, slot_lo, out_
 
 
 @njit(cache=True, nogil=True)
-def cone_search_partitioned(alert_ra, alert_dec, alert_dt, alert_order, key, ra, dec, pmra, pmdec, mag, part_lo,
-                            part_hi, slot_lo, slot_hi, fast_rows, fast_dec, safe, pm_max, pm_slow, radius, bright_mag,
-                            bright_radius, out_count, out_row, out_sep, out_bright, out_touched):
+def cone_search_partitioned(alert_ra, alert_dec, alert_dt, alert_order, has_pm, key, ra, dec, pmra, pmdec, mag,
+                            part_lo, part_hi, slot_lo, slot_hi, fast_rows, fast_dec, safe, pm_max, pm_slow, radius,
+                            bright_mag, bright_radius, out_count, out_row, out_sep, out_bright, out_touched):
     """cone_search over a partitioned arena; rows are arena rows; alerts visited in alert_order
-    (sorted by pixel, so that neighbouring alerts read neighbouring rows).
+    (sorted by pixel, so that neighbouring alerts read neighbouring rows). has_pm: the catalog has
+    proper motions (said apart from pmra, which is empty while nothing is paged in).
 
     Stars moving faster than pm_slow (|pmra| + |pmdec|, mas/yr) are rare; they are looked up in
     fast_rows (arena rows sorted by declination, fast_dec) within the reach of the fastest
@@ -255,7 +256,6 @@ def cone_search_partitioned(alert_ra, alert_dec, alert_dt, alert_order, key, ra,
     Flags every partition within reach in out_touched and returns how many were not paged in
     (then the alert is skipped; the caller pages them in and searches again).
     """
-    has_pm = len(pmra) > 0
     slow_max = min(pm_max, pm_slow * MAS_PER_YEAR)
     pm_skip = pm_slow if has_pm and slow_max < pm_max else np.inf
     pix = np.empty(9, np.int64)
