@@ -83,7 +83,13 @@ def night_plan(rng, visits: int) -> np.ndarray:
 
 
 def _rss_mb() -> float:
+    """Peak RSS of the process so far (includes astropy's part of the run)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _current_rss_mb() -> float:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * resource.getpagesize() / 2**20
 
 
 def _astropy(catalogs: CatalogSet, ra, dec):
@@ -170,11 +176,13 @@ def run(root: str | Path = sky.DEFAULT_ROOT, cache_mb: float = 150.0, visits: in
     catalogs = open_catalogs(root, cache_mb)
     plan = night_plan(rng, visits)
     per_visit = []
+    rss_start, rss_max = _current_rss_mb(), 0.0
     for ra0, dec0 in plan:
         ra, dec = visit_alerts(rng, ra0, dec0)
         t0 = time.perf_counter()
         catalogs.match(ra, dec, np.full(len(ra), MJD))
         per_visit.append(time.perf_counter() - t0)
+        rss_max = max(rss_max, _current_rss_mb())
     stats = [c.stats for c in catalogs.catalogs]
     hits, misses = sum(s.hits for s in stats), sum(s.misses for s in stats)
     per_visit = np.array(per_visit) * 1e3
@@ -186,6 +194,7 @@ def run(root: str | Path = sky.DEFAULT_ROOT, cache_mb: float = 150.0, visits: in
                night_read_s=round(sum(s.read_seconds for s in stats), 1),
                night_cache_grown=sum(s.grown for s in stats),
                cache_peak_mb=round(sum(s.peak_bytes for s in stats) / 2**20),
-               peak_rss_mb=round(_rss_mb()))
+               night_rss_start_mb=round(rss_start), night_rss_max_mb=round(rss_max),
+               peak_rss_mb_whole_run=round(_rss_mb()))
     return out
 
