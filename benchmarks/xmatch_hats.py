@@ -15,8 +15,10 @@ The catalogs come from benchmarks/xmatch_sky.py (hats-import; built once into --
 
 from __future__ import annotations
 
+import json
 import resource
 import statistics
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -129,7 +131,7 @@ def _astropy(catalogs: CatalogSet, ra, dec):
 
 
 def run(root: str | Path = sky.DEFAULT_ROOT, cache_mb: float = 150.0, visits: int = 800, repeats: int = 10,
-        seed: int = 7) -> dict:
+        fields: int = 3, seed: int = 7) -> dict:
     root = Path(root)
     info = sky.build(root)
     rng = np.random.default_rng(seed)
@@ -144,7 +146,7 @@ def run(root: str | Path = sky.DEFAULT_ROOT, cache_mb: float = 150.0, visits: in
                  "partitions_per_catalog": statistics.mean(c.partitions for c in catalogs.catalogs)}
     # Cold and warm on three fields, each with fresh caches; astropy on the same rows.
     cold, warm, ratios_cold, ratios_warm, agree, compared = [], [], [], [], 0, 0
-    for f in (0, 7, 13):
+    for f in (0, 7, 13)[:fields]:
         catalogs = open_catalogs(root, cache_mb)
         ra, dec = visit_alerts(rng, *centres[f])
         mjd = np.full(len(ra), MJD)
@@ -168,6 +170,7 @@ def run(root: str | Path = sky.DEFAULT_ROOT, cache_mb: float = 150.0, visits: in
         out.setdefault("astropy_cold_s", []).append(round(a_cold, 3))
         out.setdefault("astropy_warm_s", []).append(round(a_warm, 3))
         out.setdefault("rows_cached_per_visit", []).append(sum(c._arena.used for c in catalogs.catalogs))
+        print(json.dumps(out), file=sys.stderr, flush=True)  # partial results: the run is long
     out.update(cold_ms=[round(t * 1e3, 1) for t in cold], warm_ms=[round(t * 1e3, 1) for t in warm],
                astropy_over_ours_cold=[round(r, 1) for r in ratios_cold],
                astropy_over_ours_warm=[round(r, 1) for r in ratios_warm],
@@ -183,6 +186,9 @@ def run(root: str | Path = sky.DEFAULT_ROOT, cache_mb: float = 150.0, visits: in
         catalogs.match(ra, dec, np.full(len(ra), MJD))
         per_visit.append(time.perf_counter() - t0)
         rss_max = max(rss_max, _current_rss_mb())
+        if len(per_visit) % 50 == 0:
+            print(f"night: {len(per_visit)} visits, median {np.median(per_visit) * 1e3:.0f} ms", file=sys.stderr,
+                  flush=True)
     stats = [c.stats for c in catalogs.catalogs]
     hits, misses = sum(s.hits for s in stats), sum(s.misses for s in stats)
     per_visit = np.array(per_visit) * 1e3

@@ -303,6 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--visits", dest="opt_visits", type=int, help="visits in the night (default 800)")
     p.add_argument("--cache-mb", dest="opt_cache_mb", type=float, help="cache per catalog, MB (default 150)")
     p.add_argument("--root", dest="opt_root", help="where the catalogs are built once (default .bench-catalogs)")
+    p.add_argument("--fields", dest="opt_fields", type=int, help="fields timed cold/warm with astropy (default 3)")
     p = bench_sub.add_parser("features", help="feature kernel µs per light curve vs light-curve on the same grid")
     p.add_argument("--curves", dest="opt_n_curves", type=int, help="light curves (default 200)")
     p.add_argument("--epochs", dest="opt_epochs", type=int, help="epochs per light curve (default 80)")
