@@ -20,6 +20,7 @@ from pydantic_settings import (BaseSettings, NoDecode, PydanticBaseSettingsSourc
 
 from .errors import ConfigError
 from .redaction import mask_librdkafka, mask_url
+from .xmatch_config import HatsCatalogSettings
 
 _TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 _CATALOG = re.compile(r"^[a-z][a-z0-9_]{0,31}$")  # a catalog name is also an Avro field name
@@ -92,6 +93,8 @@ class Settings(BaseSettings):
     xmatch_bright_star_catalog: str | None = Field("gaia", description="catalog for nearBrightStar; none turns it off")
     xmatch_bright_star_mag: float = Field(10.0, ge=-2, le=30, description="nearBrightStar: at least this bright")
     xmatch_bright_star_radius_arcsec: float = Field(30.0, gt=0, le=3600, description="nearBrightStar: within this")
+    xmatch_hats: dict[str, HatsCatalogSettings] = Field(
+        default_factory=dict, description="catalogs of xmatch_catalogs read in place from HATS, by name")
 
     # Operations
     metrics_port: int = Field(9108, ge=0, le=65535, description="0 turns the HTTP endpoint off")
@@ -170,6 +173,9 @@ class Settings(BaseSettings):
         unknown = sorted(set(self.xmatch_catalog_radius_arcsec) - set(self.xmatch_catalogs))
         if unknown:
             raise ValueError(f"xmatch_catalog_radius_arcsec names {', '.join(unknown)}, not in xmatch_catalogs")
+        unknown = sorted(set(self.xmatch_hats) - set(self.xmatch_catalogs))
+        if unknown:
+            raise ValueError(f"xmatch_hats names {', '.join(unknown)}, not in xmatch_catalogs")
         if self.xmatch_bright_star_catalog is not None and self.xmatch_bright_star_catalog not in self.xmatch_catalogs:
             raise ValueError(f"xmatch_bright_star_catalog {self.xmatch_bright_star_catalog!r} is not in "
                              "xmatch_catalogs (add it there, or set it to none)")

@@ -1,4 +1,4 @@
-"""Parquet and HATS importers, on small generated inputs with the real HATS directory layout."""
+"""Parquet and HATS importers, on small generated inputs; the HATS catalog is made by the real hats-import."""
 
 from __future__ import annotations
 
@@ -110,110 +110,79 @@ def test_parquet_errors(tmp_path):
         import_parquet(tmp_path / "o", tmp_path / "t.parquet", "Bad-Name", ColumnChoice(id="objid"))
 
 
-def _healpix(order: int, ra, dec) -> np.ndarray:
-    import astropy.units as u
-    from astropy_healpix import HEALPix
+@pytest.fixture(scope="module")
+def hats_made(tmp_path_factory):
+    """The test table (rows with a position) as the real hats-import writes it: adaptive partitions."""
+    pytest.importorskip("hats_import")
+    from alertfeat.benchmarks.hats_build import build_hats
 
-    return HEALPix(nside=2 ** order, order="nested").lonlat_to_healpix(np.asarray(ra) * u.deg, np.asarray(dec) * u.deg)
-
-
-def write_hats(root, table, name: str = "testcat"):
-    """A HATS catalog as hats-import lays it out: adaptive partitions (order 1, dense ones split to
-    order 2) in dataset/Norder=k/Dir=d/Npix=n.parquet (one as an Npix=n/ directory of files), a
-    _healpix_29 column, partition_info.csv and hats.properties."""
-    root.mkdir(parents=True)
-    ra = table["ra_deg"].to_numpy(zero_copy_only=False)
-    dec = table["dec_deg"].to_numpy()
-    ok = np.isfinite(ra)
-    ra_fill = np.where(ok, ra, 0.0)
-    table = table.append_column("_healpix_29", pa.array(np.where(ok, _healpix(29, ra_fill, dec), 0).astype(np.int64)))
-    p1 = _healpix(1, ra_fill, dec)
-    p2 = _healpix(2, ra_fill, dec)
-    parts = []
-    for pix in np.unique(p1):
-        rows = np.flatnonzero(p1 == pix)
-        if len(rows) > 100:  # split a dense order-1 tile into its order-2 children
-            for child in np.unique(p2[rows]):
-                parts.append((2, int(child), rows[p2[rows] == child]))
-        else:
-            parts.append((1, int(pix), rows))
-    for k, (order, pix, rows) in enumerate(parts):
-        leaf = root / "dataset" / f"Norder={order}" / f"Dir={pix // 10000 * 10000}"
-        leaf.mkdir(parents=True, exist_ok=True)
-        part = table.take(pa.array(rows))
-        if k == 0:
-            (leaf / f"Npix={pix}").mkdir()
-            pq.write_table(part.slice(0, len(rows) // 2), leaf / f"Npix={pix}" / "part0.parquet")
-            pq.write_table(part.slice(len(rows) // 2), leaf / f"Npix={pix}" / "part1.parquet")
-        else:
-            pq.write_table(part, leaf / f"Npix={pix}.parquet")
-    pq.write_metadata(table.schema, root / "dataset" / "_common_metadata")
-    (root / "partition_info.csv").write_text("Norder,Npix\n" + "".join(f"{o},{p}\n" for o, p, _ in parts))
-    (root / "hats.properties").write_text(
-        "#HATS catalog\n"
-        f"obs_collection={name}\n"
-        "dataproduct_type=object\n"
-        f"hats_nrows={len(table)}\n"
-        "hats_col_ra=ra_deg\n"
-        "hats_col_dec=dec_deg\n"
-        "hats_col_healpix=_healpix_29\n"
-        "hats_col_healpix_order=29\n"
-        "hats_npix_suffix=.parquet\n"
-        f"hats_order={max(o for o, _, _ in parts)}\n"
-        "hats_version=v1.0\n"
-    )
-    return parts
-
-
-def test_hats_catalog(tmp_path):
     table = _table(2)
-    parts = write_hats(tmp_path / "hats" / "testcat", table)
-    assert {o for o, _, _ in parts} == {1, 2}
+    table = table.filter(table["ra_deg"].is_valid())
+    root = tmp_path_factory.mktemp("hats")
+    path = build_hats(table, root / "out", "testcat", root / "tmp", pixel_threshold=85, highest_order=4,
+                      ra_column="ra_deg", dec_column="dec_deg")
+    return path, table
+
+
+def test_hats_catalog(tmp_path, hats_made):
+    source, table = hats_made
     choice = dict(CHOICE, ra="ra", dec="dec")  # ra/dec column names come from hats.properties
-    cat = _check_catalog(import_hats(tmp_path / "out", tmp_path / "hats" / "testcat", "hatscat",
-                                     ColumnChoice(**choice), epoch=2010.0), table)
+    cat = load_catalog(import_hats(tmp_path / "out", source, "hatscat", ColumnChoice(**choice), epoch=2010.0))
     assert cat.manifest["source"]["format"] == "hats"
-    assert cat.manifest["checks"]["partitions"] == len(parts)
-    # (180, 0) lies exactly on a pixel edge, where two HEALPix codes may round differently. Nothing
-    # else may disagree; the import re-sorts by its own pixels, so such a row is still found.
+    orders = {int(p.name.split("=")[1]) for p in (source / "dataset").glob("Norder=*")}
+    assert len(orders) > 1  # hats-import split the dense tiles
+    assert cat.manifest["checks"]["partitions"] == len(list((source / "dataset").rglob("Npix=*")))
+    # (180, 0) lies exactly on a pixel edge, where hats-import's HEALPix and ours may round
+    # differently. Nothing else may disagree; the import re-sorts by its own pixels.
     assert cat.manifest["checks"]["rows_outside_their_partition"] <= 1
+    assert cat.rows == table.num_rows and cat.has_pm and cat.manifest["epoch"] == 2010.0
+    by_id = {int(i): k for k, i in enumerate(table["objid"].to_numpy())}
+    src = [by_id[int(i)] for i in cat.id]
+    np.testing.assert_array_equal(np.asarray(cat.dec), table["dec_deg"].to_numpy()[src])
+    np.testing.assert_allclose(np.asarray(cat.column("parallax")), table["parallax"].to_numpy()[src])
+    np.testing.assert_array_equal(np.asarray(cat.column("nobs")), table["nobs"].to_numpy()[src])
+    result = CatalogSet([cat], [1.0]).match(np.asarray(cat.ra), np.asarray(cat.dec), np.full(cat.rows, mjd_of_year(2010.0)))
+    np.testing.assert_array_equal(result.source_id[result.nearest[:, 0]], np.asarray(cat.id))
     # A collection resolves to its primary catalog.
-    (tmp_path / "hats" / "collection.properties").write_text("obs_collection=coll\nhats_primary_table_url=testcat\n")
-    again = load_catalog(import_hats(tmp_path / "out", tmp_path / "hats", "hatscat", ColumnChoice(**choice), epoch=2010.0))
+    (source.parent / "collection.properties").write_text("obs_collection=coll\nhats_primary_table_url=testcat\n")
+    again = load_catalog(import_hats(tmp_path / "out", source.parent, "hatscat", ColumnChoice(**choice), epoch=2010.0))
     np.testing.assert_array_equal(np.asarray(again.id), np.asarray(cat.id))
+    (source.parent / "collection.properties").unlink()
 
 
-def test_hats_errors(tmp_path):
-    table = _table(3, 500)
+def test_hats_errors(tmp_path, hats_made):
+    import shutil
+
     root = tmp_path / "cat"
-    write_hats(root, table)
+    shutil.copytree(hats_made[0], root)
     props = (root / "hats.properties").read_text()
-    (root / "hats.properties").write_text(props.replace("hats_nrows=500", "hats_nrows=501"))
-    with pytest.raises(CatalogError, match="properties say 501 rows"):
+    rows = hats_made[1].num_rows
+    (root / "hats.properties").write_text(props.replace(f"hats_nrows={rows}", f"hats_nrows={rows + 1}"))
+    with pytest.raises(CatalogError, match=f"properties say {rows + 1} rows"):
         import_hats(tmp_path / "o", root, "x", ColumnChoice(id="objid"))
     (root / "hats.properties").write_text(props.replace("dataproduct_type=object", "dataproduct_type=margin"))
     with pytest.raises(CatalogError, match="margin"):
         import_hats(tmp_path / "o", root, "x", ColumnChoice(id="objid"))
     (root / "hats.properties").unlink()
+    (root / "properties").unlink()
     with pytest.raises(CatalogError, match="not a HATS catalog"):
         import_hats(tmp_path / "o", root, "x", ColumnChoice(id="objid"))
 
 
-def test_cli_import_hats_and_list(tmp_path):
-    table = _table(4, 300)
-    write_hats(tmp_path / "cat", table)
+def test_cli_import_hats_and_list(tmp_path, hats_made):
+    source, table = hats_made
     env = {"ALERTFEAT_DATA_DIR": str(tmp_path / "data"), "PATH": ""}
 
     def cli(*args):
         return subprocess.run([sys.executable, "-m", "alertfeat.cli", *args], capture_output=True, text=True,
                               timeout=300, env=env)
 
-    out = cli("catalog", "import", "hats", str(tmp_path / "cat"), "--name", "mine", "--id", "objid", "--mag", "gmag",
+    out = cli("catalog", "import", "hats", str(source), "--name", "mine", "--id", "objid", "--mag", "gmag",
               "--carry", "parallax,nobs")
     assert out.returncode == 0, out.stderr
-    assert "imported 298 rows" in out.stderr
+    assert f"imported {table.num_rows} rows" in out.stderr
     listed = cli("catalog", "list")
-    assert listed.returncode == 0 and listed.stdout.startswith("mine: 298 rows")
+    assert listed.returncode == 0 and listed.stdout.startswith(f"mine: {table.num_rows} rows")
     assert "parallax,nobs" in listed.stdout
-    bad = cli("catalog", "import", "hats", str(tmp_path / "cat"), "--name", "mine", "--id", "nope")
+    bad = cli("catalog", "import", "hats", str(source), "--name", "mine", "--id", "nope")
     assert bad.returncode == 2 and "no column(s) nope" in bad.stderr

@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import CatalogError
-from .match import ARCSEC, MAS_PER_YEAR, cone_search, safe_radius_table, scatter_matches
+from .hats import HatsCatalog, HatsColumns, pixel_order
+from .match import ARCSEC, scatter_matches
 from .store import Catalog, catalogs_dir, check_name, julian_year, load_catalog
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,8 @@ class XmatchResult:
     row: np.ndarray  # int64 [m]: row in the catalog's columns (for carried columns)
     nearest: np.ndarray  # int64 [n, n_catalogs]: index of the nearest match per catalog, -1 if none
     near_bright_star: np.ndarray  # bool [n]
+    carried_names: tuple[tuple[str, ...], ...] = ()  # per catalog, the columns carried into the xmatch topic
+    carried: np.ndarray | None = None  # float64 [m, max carried]: their values per match (NaN past the catalog's)
 
     @property
     def n(self) -> int:
@@ -53,7 +56,8 @@ class CatalogSet:
     """Catalogs loaded (memory-mapped) from `<data_dir>/catalogs`, matched in configured order."""
 
     def __init__(self, catalogs: Sequence[Catalog], radii_arcsec: Sequence[float], max_matches: int = 5,
-                 bright_catalog: str | None = None, bright_mag: float = 10.0, bright_radius_arcsec: float = 30.0):
+                 bright_catalog: str | None = None, bright_mag: float = 10.0, bright_radius_arcsec: float = 30.0,
+                 carry: dict[str, Sequence[str]] | None = None):
         if len(catalogs) != len(radii_arcsec):
             raise ValueError("one radius per catalog")
         if len(catalogs) > 127:
@@ -72,21 +76,29 @@ class CatalogSet:
         self.bright_catalog = bright_catalog
         self.bright_mag = float(bright_mag)
         self.bright_radius_arcsec = float(bright_radius_arcsec)
-        self._safe = [safe_radius_table(c.index_order) for c in self.catalogs]
+        carry = carry or {}
+        self.carried_names = tuple(tuple(carry.get(name, ())) for name in names)
+        for c, cols in zip(self.catalogs, self.carried_names):
+            for col in cols:
+                c.column(col)  # a column the catalog lacks fails here, at start
         for c in self.catalogs:
-            if c.rows == 0:
+            if isinstance(c, Catalog) and c.rows == 0:
                 log.warning("catalog %s is empty: it will never match", c.name)
 
     @classmethod
     def from_settings(cls, settings) -> CatalogSet:
-        """The catalogs of `settings.xmatch_catalogs`; the default ones are imported on first use."""
+        """The catalogs of `settings.xmatch_catalogs`: HATS ones (xmatch_hats) opened in place, the
+        others from `<data_dir>/catalogs`, where the default ones are imported on first use."""
         root = catalogs_dir(settings.data_dir)
-        ensure_default_catalogs(settings.data_dir, settings.xmatch_catalogs)
-        catalogs = [load_catalog(root / name) for name in settings.xmatch_catalogs]
+        hats = settings.xmatch_hats
+        ensure_default_catalogs(settings.data_dir, [n for n in settings.xmatch_catalogs if n not in hats])
+        catalogs = [open_hats(name, hats[name]) if name in hats else load_catalog(root / name)
+                    for name in settings.xmatch_catalogs]
         radii = [settings.xmatch_catalog_radius_arcsec.get(name, settings.xmatch_radius_arcsec)
                  for name in settings.xmatch_catalogs]
         return cls(catalogs, radii, settings.xmatch_max_matches, settings.xmatch_bright_star_catalog,
-                   settings.xmatch_bright_star_mag, settings.xmatch_bright_star_radius_arcsec)
+                   settings.xmatch_bright_star_mag, settings.xmatch_bright_star_radius_arcsec,
+                   carry={name: cfg.columns for name, cfg in hats.items()})
 
     def match(self, ra: np.ndarray, dec: np.ndarray, mjd: np.ndarray) -> XmatchResult:
         """Cross-match a batch: positions in degrees, epochs as MJD (NaN: the catalog epoch)."""
@@ -97,16 +109,16 @@ class CatalogSet:
         if len(dec) != n or len(year) != n:
             raise ValueError("ra, dec and mjd differ in length")
         per_catalog = []
-        for c, radius, safe in zip(self.catalogs, self.radii_arcsec, self._safe):
+        order = pixel_order(ra, dec) if any(isinstance(c, HatsCatalog) for c in self.catalogs) else None
+        for c, radius in zip(self.catalogs, self.radii_arcsec):
             count = np.empty(n, np.int64)
             rows = np.empty((n, cap), np.int64)
             seps = np.empty((n, cap), np.float64)
             bright = np.empty(n, np.bool_)
             dt = np.nan_to_num(year - c.epoch, nan=0.0) if c.has_pm else np.zeros(n)
             is_bright = c.name == self.bright_catalog
-            cone_search(ra, dec, dt, c.ra, c.dec, c.pmra, c.pmdec, c.mag, c.index, c.index_order, safe,
-                        c.pm_max_mas_yr * MAS_PER_YEAR, radius * ARCSEC, self.bright_mag,
-                        self.bright_radius_arcsec * ARCSEC if is_bright else -1.0, count, rows, seps, bright)
+            c.search(ra, dec, dt, radius * ARCSEC, self.bright_mag,
+                     self.bright_radius_arcsec * ARCSEC if is_bright else -1.0, count, rows, seps, bright, order)
             per_catalog.append((count, rows, seps, bright if is_bright else None))
         total = np.zeros(n, np.int64)
         for count, *_ in per_catalog:
@@ -126,11 +138,30 @@ class CatalogSet:
             start += count
             if bright is not None:
                 out.near_bright_star |= bright
+        self._carry(out)
         return out
+
+    def _carry(self, out: XmatchResult) -> None:
+        """The carried columns' values of every match (read now: HATS arena rows move on the next batch)."""
+        out.carried_names = self.carried_names
+        width = max((len(cols) for cols in self.carried_names), default=0)
+        out.carried = np.full((len(out.row), width), np.nan)
+        for col, (c, names) in enumerate(zip(self.catalogs, self.carried_names)):
+            if names:
+                sel = np.flatnonzero(out.catalog == col)
+                for t, name in enumerate(names):
+                    out.carried[sel, t] = c.column(name)[out.row[sel]]
 
     def warm_up(self) -> None:
         """Compile (or load from cache) the kernels before the first batch."""
         self.match(np.array([10.0, np.nan]), np.array([-20.0, 0.0]), np.array([60000.0, np.nan]))
+
+
+def open_hats(name: str, cfg) -> HatsCatalog:
+    """A HATS catalog opened in place from its xmatch_hats settings (HatsCatalogSettings)."""
+    cols = HatsColumns(id=cfg.id, mag=cfg.mag, pmra=cfg.pmra, pmdec=cfg.pmdec, carry=tuple(cfg.columns))
+    return HatsCatalog.open(name, cfg.path, cols, epoch=cfg.epoch, cache_mb=cfg.cache_mb,
+                            pm_max_mas_yr=cfg.pm_max_mas_yr)
 
 
 def ensure_default_catalogs(data_dir: str | Path, names: Sequence[str] = DEFAULT_CATALOGS) -> list[Path]:

@@ -4,7 +4,8 @@ Both are written by numba into one byte buffer per batch, then cut per alert. La
 
 xmatch topic (schemas/xmatch.avsc), per alert:
     diaSourceId long | diaObjectId ["null","long"] | ra double | dec double | matches array
-    of {catalog string, sourceId long, sepArcsec float, mag float}
+    of {catalog string, sourceId long, sepArcsec float, mag float, columns map<double>}
+    (columns: the catalog's carried columns, an empty map for catalogs that carry none)
 
 enriched summary (appended_fields(); one record field `xmatch`), per alert:
     per catalog, in configured order: sourceId ["null","long"], sepArcsec float, mag float
@@ -88,7 +89,7 @@ def _put_bytes(buf, pos, src):
 
 @njit(cache=True, nogil=True)
 def _encode_records(rows, source_id, object_id, has_object, ra, dec, offsets, catalog, match_id, sep, mag,
-                    name_bytes, name_offsets, buf, out_offsets):
+                    name_bytes, name_offsets, carried, col_first, col_count, col_bytes, col_offsets, buf, out_offsets):
     f4 = np.empty(1, np.float32)
     f4b = f4.view(np.uint8)
     f8 = np.empty(1, np.float64)
@@ -119,6 +120,16 @@ def _encode_records(rows, source_id, object_id, has_object, ra, dec, offsets, ca
                 pos = _put_bytes(buf, pos, f4b)
                 f4[0] = mag[k]
                 pos = _put_bytes(buf, pos, f4b)
+                n_cols = col_count[c]
+                if n_cols > 0:  # the carried columns: a map of doubles
+                    pos = _put_long(buf, pos, n_cols)
+                    for t in range(n_cols):
+                        name = col_first[c] + t
+                        pos = _put_bytes(buf, pos, col_bytes[col_offsets[name]:col_offsets[name + 1]])
+                        f8[0] = carried[k, t]
+                        pos = _put_bytes(buf, pos, f8b)
+                buf[pos] = 0  # end of the map
+                pos += 1
         buf[pos] = 0  # end of the array
         pos += 1
     out_offsets[len(rows)] = pos
@@ -166,18 +177,23 @@ def xmatch_record_bytes(result: XmatchResult, dia_source_id: np.ndarray, dia_obj
                         rows: np.ndarray | None = None) -> list[bytes]:
     """Avro body (no wire header) of the xmatch-topic record of each alert in `rows` (default: all)."""
     rows = _rows(result, rows)
-    names = [_avro_string(name) for name in result.catalogs]
-    name_offsets = np.zeros(len(names) + 1, np.int64)
-    np.cumsum([len(b) for b in names], out=name_offsets[1:])
-    name_bytes = np.frombuffer(b"".join(names), np.uint8) if names else np.zeros(0, np.uint8)
+    names, name_offsets, name_bytes = _strings(result.catalogs)
+    carried_names = result.carried_names or tuple(() for _ in result.catalogs)
+    col_count = np.array([len(cols) for cols in carried_names], np.int64)
+    col_first = np.zeros(len(col_count), np.int64)
+    np.cumsum(col_count[:-1], out=col_first[1:])
+    cols, col_offsets, col_bytes = _strings([name for names_ in carried_names for name in names_])
+    carried = result.carried if result.carried is not None else np.zeros((len(result.row), 0))
     counts = result.counts()[rows]
-    longest = int(name_offsets.max(initial=0))
-    buf = np.empty(len(rows) * 48 + int(counts.sum()) * (longest + 20) + 16, np.uint8)
+    longest = int(np.diff(name_offsets).max(initial=0))
+    per_match = longest + 21 + sum(len(b) for b in cols) + 8 * len(cols) + 10
+    buf = np.empty(len(rows) * 48 + int(counts.sum()) * per_match + 16, np.uint8)
     out_offsets = np.empty(len(rows) + 1, np.int64)
     _encode_records(rows, np.ascontiguousarray(dia_source_id, np.int64), np.ascontiguousarray(dia_object_id, np.int64),
                     np.ascontiguousarray(has_object, np.bool_), np.ascontiguousarray(ra, np.float64),
                     np.ascontiguousarray(dec, np.float64), result.offsets, result.catalog, result.source_id,
-                    result.sep_arcsec, result.mag, name_bytes, name_offsets, buf, out_offsets)
+                    result.sep_arcsec, result.mag, name_bytes, name_offsets, carried, col_first, col_count, col_bytes,
+                    col_offsets, buf, out_offsets)
     return _split(buf, out_offsets)
 
 
@@ -189,6 +205,15 @@ def summary_bytes(result: XmatchResult, rows: np.ndarray | None = None) -> list[
     _encode_summary(rows, result.nearest, result.source_id, result.sep_arcsec, result.mag, result.near_bright_star,
                     buf, out_offsets)
     return _split(buf, out_offsets)
+
+
+def _strings(texts) -> tuple[list[bytes], np.ndarray, np.ndarray]:
+    """Avro encodings of `texts`, their offsets in one byte array, and that array."""
+    encoded = [_avro_string(text) for text in texts]
+    offsets = np.zeros(len(encoded) + 1, np.int64)
+    np.cumsum([len(b) for b in encoded], out=offsets[1:])
+    data = np.frombuffer(b"".join(encoded), np.uint8) if encoded else np.zeros(0, np.uint8)
+    return encoded, offsets, data
 
 
 def _avro_string(text: str) -> bytes:
@@ -206,6 +231,13 @@ def _num(value: float) -> float | None:
     return None if math.isnan(v) else float(str(np.float32(value)))
 
 
+def _carried(result: XmatchResult, k: int) -> dict[str, float | None]:
+    if not result.carried_names:
+        return {}
+    names = result.carried_names[int(result.catalog[k])]
+    return {name: None if math.isnan(v) else float(v) for name, v in zip(names, result.carried[k].tolist())}
+
+
 def xmatch_json(result: XmatchResult, i: int) -> dict[str, Any]:
     """The `xmatch` object of alert i for JSON output: nearest per catalog, flag, all matches."""
     out: dict[str, Any] = {}
@@ -216,7 +248,7 @@ def xmatch_json(result: XmatchResult, i: int) -> dict[str, Any]:
     out["nearBrightStar"] = bool(result.near_bright_star[i])
     out["matches"] = [
         {"catalog": result.catalogs[int(result.catalog[k])], "sourceId": int(result.source_id[k]),
-         "sepArcsec": _num(result.sep_arcsec[k]), "mag": _num(result.mag[k])}
+         "sepArcsec": _num(result.sep_arcsec[k]), "mag": _num(result.mag[k]), "columns": _carried(result, k)}
         for k in range(int(result.offsets[i]), int(result.offsets[i + 1]))
     ]
     return out

@@ -34,6 +34,7 @@ from numba import njit
 
 from ..errors import CatalogError
 from .healpix import MAX_ORDER, ang2pix_nest_array, n_pixels
+from .match import MAS_PER_YEAR, cone_search, safe_radius_table
 
 FORMAT = "alertfeat-catalog"
 FORMAT_VERSION = 1
@@ -111,6 +112,16 @@ class Catalog:
         if self.path is None or name not in {c["name"] for c in self.manifest.get("columns", [])}:
             raise CatalogError(f"catalog {self.name} has no column {name!r}")
         return _load_array(self.path / f"{name}.npy", None, self.rows, self.name)
+
+    def search(self, ra: np.ndarray, dec: np.ndarray, dt: np.ndarray, radius: float, bright_mag: float,
+               bright_radius: float, count: np.ndarray, rows: np.ndarray, seps: np.ndarray,
+               bright: np.ndarray, alert_order: np.ndarray | None = None) -> None:
+        """Match a batch (radii in radians, dt in years from the catalog epoch): see match.cone_search.
+
+        alert_order is for partitioned catalogs; the whole-sky index needs no locality help."""
+        cone_search(ra, dec, dt, self.ra, self.dec, self.pmra, self.pmdec, self.mag, self.index, self.index_order,
+                    safe_radius_table(self.index_order), self.pm_max_mas_yr * MAS_PER_YEAR, radius, bright_mag,
+                    bright_radius, count, rows, seps, bright)
 
     @classmethod
     def from_arrays(cls, name: str, ra, dec, *, ids=None, mag=None, pmra=None, pmdec=None,
