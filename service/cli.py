@@ -326,6 +326,12 @@ def _print_result(result: dict, indent: str = "") -> None:
             print(f"{indent}{key}: {value}")
 
 
+def _cmd_batch(args: argparse.Namespace) -> int:
+    from .batch.command import cmd_batch
+
+    return cmd_batch(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="alertfeat", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -371,6 +377,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="+", type=Path, metavar="FILE")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.add_argument("--schema-id", type=int, help="wire schema id (default: from the file's writer schema)")
+
+    from .batch.command import add_arguments as batch_arguments  # argparse only; lsdb loads in the command
+
+    batch_arguments(command("batch", _cmd_batch, "features for a whole HATS catalog on LSDB/Dask (HATS out)",
+                            config=False))
 
     p = command("demo", cmd_demo, "local broker + Redis + simulated alerts through the service, with a live table")
     p.add_argument("--alerts", type=int, default=2000, help="simulated alerts to send (default: %(default)s)")

@@ -1,0 +1,1 @@
+"""Batch features over HATS catalogs (LSDB/Dask). Never imported by the stream service."""
