@@ -646,8 +646,7 @@ def _celerite_band(p: BandPoints, tau: float, sigma: float) -> float:
     gp.compute(p.t - p.t[0], diag=p.e**2, quiet=True)
     ones = np.ones(p.n)
     mean = float(gp.apply_inverse(ones) @ p.f / (gp.apply_inverse(ones) @ ones))
-    gp.mean = mean
-    return float(gp.log_likelihood(p.f))
+    return float(gp.log_likelihood(p.f - mean))  # gp.mean set after compute() would be ignored
 
 
 def drw_loglike_at(c: CleanCurve, tau: float, sigmas: dict[int, float]) -> float:

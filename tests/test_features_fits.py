@@ -16,7 +16,7 @@ from tests.feature_oracles import (
 
 N_CURVES = 20
 SEED = 515
-CHI2_RTOL = 1e-6  # ours may exceed the oracle's minimum by this (relative) and no more
+CHI2_RTOL = 1e-4  # ours may exceed the oracle minimum by this (relative; 0.1 in chi2 ~ 4000) and no more
 LOGLIKE_GAP = 0.01  # the bound: our maximum within 0.01 of the oracle's
 FLOAT32 = 2 * np.finfo(np.float32).eps
 

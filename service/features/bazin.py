@@ -14,9 +14,10 @@ import numpy as np
 from numba import njit
 
 
-N_T0 = 16  # coarse grid: t0 values
-N_TAU = 3  # coarse grid: values of each of ln tau_rise and ln(tau_fall / tau_rise)
-N_STARTS = 2  # refinements, from the best distinct grid points
+N_T0 = 24  # coarse grid: t0 values
+N_RISE = 3  # coarse grid: ln tau_rise at the centres of N_RISE equal cells
+N_RATIO = 4  # coarse grid: ln(tau_fall / tau_rise) edge to edge (ratio 1, a step, included)
+N_STARTS = 8  # refinements, from the best distinct grid points
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -181,19 +182,19 @@ def bazin_fit(t, f, e, seg_all, min_per_band, min_dof, margin, tau_rise_lo, tau_
     upper = np.array([t_hi - t_ref + margin, math.log(tau_rise_hi), math.log(ratio_hi)])
     cell = np.empty(3)
     cell[0] = (upper[0] - lower[0]) / (N_T0 - 1)
-    cell[1] = (upper[1] - lower[1]) / N_TAU
-    cell[2] = (upper[2] - lower[2]) / N_TAU
-    # Coarse grid: t0 from edge to edge, the taus at the centres of N_TAU equal cells; keep the best
+    cell[1] = (upper[1] - lower[1]) / N_RISE
+    cell[2] = (upper[2] - lower[2]) / (N_RATIO - 1)
+    # Coarse grid: t0 and the ratio from edge to edge, tau_rise at cell centres; keep the best
     # N_STARTS grid points (ties: the first in grid order).
     best_p = np.full((N_STARTS, 3), np.nan)
     best_v = np.full(N_STARTS, np.inf)
     p = np.empty(3)
     for i in range(N_T0):
         p[0] = lower[0] + i * cell[0]
-        for j in range(N_TAU):
+        for j in range(N_RISE):
             p[1] = lower[1] + (j + 0.5) * cell[1]
-            for k in range(N_TAU):
-                p[2] = lower[2] + (k + 0.5) * cell[2]
+            for k in range(N_RATIO):
+                p[2] = lower[2] + k * cell[2]
                 v = bazin_profile(p, ctx)
                 slot = N_STARTS
                 while slot > 0 and v < best_v[slot - 1]:

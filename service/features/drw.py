@@ -19,12 +19,15 @@ from .optimize import FX, STATE_SIZE, X, brent_start, brent_tell
 LOG_2PI = math.log(2.0 * math.pi)
 N_TAU_GRID = 10
 SIGMA_RANGE = (1e-3, 30.0)
-WHITE_NOISE_GAIN = 1e-6  # below this log-likelihood gain the maximum is white noise (sigma = 0)  # sigma_b search, x the band's flux scale (docs/features.md)
+WHITE_NOISE_GAIN = 1e-6  # below this log-likelihood gain the maximum is white noise (sigma = 0)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def ou_loglike(t, y, e, tau, sigma):
-    """(log-likelihood with the mean at its maximum-likelihood value, that mean) of one band."""
+def ou_loglike(phi, q, y, e, sigma):
+    """(log-likelihood with the mean at its maximum-likelihood value, that mean) of one band.
+
+    phi[k] = exp(-(t[k] - t[k-1]) / tau) and q[k] = 1 - phi[k]^2 (k >= 1; computed once per tau).
+    """
     s2 = sigma * sigma
     m_y = 0.0
     m_1 = 0.0
@@ -33,13 +36,11 @@ def ou_loglike(t, y, e, tau, sigma):
     b = 0.0
     c = 0.0
     log_det = 0.0
-    for k in range(t.shape[0]):
+    for k in range(y.shape[0]):
         if k > 0:
-            dt = t[k] - t[k - 1]
-            phi = math.exp(-dt / tau)
-            m_y *= phi
-            m_1 *= phi
-            var = phi * phi * var - s2 * math.expm1(-2.0 * dt / tau)
+            m_y *= phi[k]
+            m_1 *= phi[k]
+            var = phi[k] * phi[k] * var + s2 * q[k]
         noise = e[k] * e[k]
         total = var + noise
         v_y = y[k] - m_y
@@ -53,40 +54,44 @@ def ou_loglike(t, y, e, tau, sigma):
         m_1 += gain * v_1
         var = var * noise / total
     mean = b / c
-    return -0.5 * (a - b * mean + log_det + t.shape[0] * LOG_2PI), mean
+    return -0.5 * (a - b * mean + log_det + y.shape[0] * LOG_2PI), mean
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _band_max(t, y, e, tau, lo, hi, state):
+def _band_max(phi, q, y, e, lo, hi, state):
     """(ln sigma, log-likelihood) at the band's maximum over ln sigma in [lo, hi], the ends included."""
-    x = brent_start(state, lo, hi, 1e-6)
+    x = brent_start(state, lo, hi, 1e-5)
     while not math.isnan(x):
-        x = brent_tell(state, -ou_loglike(t, y, e, tau, math.exp(x))[0])
+        x = brent_tell(state, -ou_loglike(phi, q, y, e, math.exp(x))[0])
     best_x = state[X]
     best = -state[FX]
     for edge in (lo, hi):
-        value = ou_loglike(t, y, e, tau, math.exp(edge))[0]
+        value = ou_loglike(phi, q, y, e, math.exp(edge))[0]
         if value > best:
             best_x, best = edge, value
     return best_x, best
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _profile(log_tau, t, y, e, seg, scale, log_sigma, state):
+def _profile(log_tau, t, y, e, seg, scale, log_sigma, state, phi, q):
     """The summed log-likelihood at tau, every sigma_b at its maximum (left in log_sigma)."""
     tau = math.exp(log_tau)
     total = 0.0
     for u in range(seg.shape[0] - 1):
         lo = seg[u]
         hi = seg[u + 1]
-        log_sigma[u], value = _band_max(t[lo:hi], y[lo:hi], e[lo:hi], tau, math.log(SIGMA_RANGE[0] * scale[u]),
+        for k in range(lo + 1, hi):
+            phi[k] = math.exp(-(t[k] - t[k - 1]) / tau)
+            q[k] = -math.expm1(-2.0 * (t[k] - t[k - 1]) / tau)
+        log_sigma[u], value = _band_max(phi[lo:hi], q[lo:hi], y[lo:hi], e[lo:hi], math.log(SIGMA_RANGE[0] * scale[u]),
                                         math.log(SIGMA_RANGE[1] * scale[u]), state)
         total += value
     return total
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def drw_fit(t, f, e, seg_all, min_per_band, min_points, tau_lo, tau_hi, ws_t, ws_f, ws_e, result, sigmas):
+def drw_fit(t, f, e, seg_all, min_per_band, min_points, tau_lo, tau_hi, ws_t, ws_f, ws_e, ws_phi, ws_q, result,
+            sigmas):
     """result = (tau, log-likelihood ratio over white noise); sigmas[b] per band taking part (NaN otherwise).
     Everything NaN when the gate fails. Returns True if it ran."""
     n_all_bands = seg_all.shape[0] - 1
@@ -127,7 +132,7 @@ def drw_fit(t, f, e, seg_all, min_per_band, min_points, tau_lo, tau_hi, ws_t, ws
     for u in range(n_bands):  # sigma = 0: white noise with the stated errors about the weighted mean
         lo = seg[u]
         hi = seg[u + 1]
-        white += ou_loglike(tt[lo:hi], ff[lo:hi], ee[lo:hi], 1.0, 0.0)[0]
+        white += ou_loglike(ws_phi[lo:hi], ws_q[lo:hi], ff[lo:hi], ee[lo:hi], 0.0)[0]
     if not np.isfinite(white):
         return False
     log_sigma = np.empty(n_bands)
@@ -140,17 +145,17 @@ def drw_fit(t, f, e, seg_all, min_per_band, min_points, tau_lo, tau_hi, ws_t, ws
     best = 0
     best_v = -np.inf
     for i in range(N_TAU_GRID):
-        v = _profile(lo_tau + i * step, tt, ff, ee, bounds, band_scale, log_sigma, sigma_state)
+        v = _profile(lo_tau + i * step, tt, ff, ee, bounds, band_scale, log_sigma, sigma_state, ws_phi, ws_q)
         if v > best_v:
             best_v = v
             best = i
-    x = brent_start(tau_state, lo_tau + max(best - 1, 0) * step, lo_tau + min(best + 1, N_TAU_GRID - 1) * step, 1e-6)
+    x = brent_start(tau_state, lo_tau + max(best - 1, 0) * step, lo_tau + min(best + 1, N_TAU_GRID - 1) * step, 1e-4)
     while not math.isnan(x):
-        x = brent_tell(tau_state, -_profile(x, tt, ff, ee, bounds, band_scale, log_sigma, sigma_state))
+        x = brent_tell(tau_state, -_profile(x, tt, ff, ee, bounds, band_scale, log_sigma, sigma_state, ws_phi, ws_q))
     x = tau_state[X]
     if best_v > -tau_state[FX]:
         x = lo_tau + best * step
-    v = -_profile(x, tt, ff, ee, bounds, band_scale, log_sigma, sigma_state)  # leaves the winner's sigmas
+    v = -_profile(x, tt, ff, ee, bounds, band_scale, log_sigma, sigma_state, ws_phi, ws_q)  # leaves the winner's sigmas
     if not np.isfinite(v):
         return False
     result[1] = max(-v - white, 0.0)

@@ -163,7 +163,7 @@ def _periodogram_features(t, f, e, seg, row, f_min, df, n_freq, f_max, min_resid
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _fit_features(t, f, e, seg, bazin_bounds, drw_bounds, fit_t, fit_f, fit_w, result, per_band, row):
+def _fit_features(t, f, e, seg, bazin_bounds, drw_bounds, fit_t, fit_f, fit_w, fit_phi, fit_q, result, per_band, row):
     """The bazin* and drw* features (NaN where a fit's gate fails)."""
     bazin_fit(t, f, e, seg, int(bazin_bounds[0]), int(bazin_bounds[1]), bazin_bounds[2], bazin_bounds[3],
               bazin_bounds[4], bazin_bounds[5], fit_t, fit_f, fit_w, result, per_band)
@@ -172,7 +172,7 @@ def _fit_features(t, f, e, seg, bazin_bounds, drw_bounds, fit_t, fit_f, fit_w, r
     for b in range(N_BANDS):
         row[N_GLOBAL + b * N_PER_BAND + BAZIN_AMP] = per_band[b]
     drw_fit(t, f, e, seg, int(drw_bounds[0]), int(drw_bounds[1]), drw_bounds[2], drw_bounds[3], fit_t, fit_f, fit_w,
-            result, per_band)
+            fit_phi, fit_q, result, per_band)
     for j in range(2):
         row[DRW_TAU + j] = result[j]
     for b in range(N_BANDS):
@@ -208,6 +208,8 @@ def batch_features(offsets, source_id, mjd, band, flux, flux_err, duplicate_days
     fit_t = np.empty(cap)
     fit_f = np.empty(cap)
     fit_w = np.empty(cap)
+    fit_phi = np.zeros(cap)
+    fit_q = np.zeros(cap)
     fit_result = np.empty(4)
     fit_bands = np.empty(N_BANDS)
     for a in range(n_alerts):
@@ -224,7 +226,7 @@ def batch_features(offsets, source_id, mjd, band, flux, flux_err, duplicate_days
         row[COLOR_RI] = _color(row[N_GLOBAL + BAND_R * N_PER_BAND + MEAN], row[N_GLOBAL + BAND_I * N_PER_BAND + MEAN])
         _periodogram_features(t[:n], f[:n], e[:n], seg, row, f_min, df, n_freq, f_max, min_residual_dof,
                               min_per_band, phase_epoch, scratch, ws)
-        _fit_features(t[:n], f[:n], e[:n], seg, bazin_bounds, drw_bounds, fit_t, fit_f, fit_w, fit_result, fit_bands,
-                      row)
+        _fit_features(t[:n], f[:n], e[:n], seg, bazin_bounds, drw_bounds, fit_t, fit_f, fit_w, fit_phi, fit_q,
+                      fit_result, fit_bands, row)
         for s in range(N_SLOTS):
             out[a, column_of_slot[s]] = row[s] if abs(row[s]) <= FLOAT32_MAX else np.nan
