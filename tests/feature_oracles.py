@@ -548,3 +548,151 @@ def alert_windows(c: SimCurve, every_days: float = 60.0, history_days: float = 3
         keep = (c.mjd > t - history_days) & (c.mjd <= t)
         yield t, SimCurve(c.kind, c.period, c.source_id[keep], c.mjd[keep], c.band[keep], c.flux[keep],
                           c.flux_err[keep])
+
+
+# ---------------------------------------------------------------- the fits' references (scipy, celerite2)
+
+def fit_bands(c: CleanCurve, min_points: int) -> list[tuple[int, BandPoints]]:
+    return [(b, p) for b, p in enumerate(c.bands) if p.n >= min_points]
+
+
+def bazin_model(t: np.ndarray, t0: float, tau_rise: float, tau_fall: float) -> np.ndarray:
+    """docs/features.md's shape, in numpy (logaddexp keeps it finite far from t0)."""
+    x = (t0 - t)
+    return np.exp(x / tau_fall - np.logaddexp(0.0, x / tau_rise))
+
+
+@dataclass(frozen=True)
+class BazinReference:
+    chi2: float  # best chi2 of the multi-start oracle
+    dof: int
+    params: np.ndarray  # t0, ln tau_rise, ln(tau_fall / tau_rise), then A per band taking part
+    stderr: np.ndarray  # from the Jacobian at the best point (inf where singular)
+    bands: tuple[int, ...]
+    at_bound: np.ndarray  # per nonlinear parameter: within 1e-6 of its bound
+
+
+def bazin_chi2(c: CleanCurve, t0: float, tau_rise: float, tau_fall: float, amps: dict[int, float]) -> float:
+    """chi2 of docs/features.md's model at given parameters, over the bands taking part."""
+    bz = feature_spec().bazin
+    return float(sum((((p.f - amps[b] * bazin_model(p.t, t0, tau_rise, tau_fall)) / p.e) ** 2).sum()
+                     for b, p in fit_bands(c, bz.min_points_per_band)))
+
+
+def bazin_reference(c: CleanCurve) -> BazinReference | None:
+    """Multi-start scipy least_squares over all 3 + K parameters in docs/features.md's box: None when the
+    gate fails. Starts: 5 t0 x 2 tau_rise x 2 ratios, amplitudes at their least-squares values."""
+    from scipy.optimize import least_squares
+
+    bz = feature_spec().bazin
+    used = fit_bands(c, bz.min_points_per_band)
+    n = sum(p.n for _, p in used)
+    dof = n - 3 - len(used)
+    if not used or dof < bz.min_residual_dof or not any(np.any(p.f != 0) for _, p in used):
+        return None
+    t = np.concatenate([p.t for _, p in used])
+    f = np.concatenate([p.f for _, p in used])
+    e = np.concatenate([p.e for _, p in used])
+    which = np.concatenate([np.full(p.n, k) for k, (_, p) in enumerate(used)])
+    t_ref = 0.5 * (t.min() + t.max())
+    lo = np.r_[t.min() - t_ref - bz.t0_margin_days, np.log(bz.tau_rise_days[0]), 0.0, np.full(len(used), -np.inf)]
+    hi = np.r_[t.max() - t_ref + bz.t0_margin_days, np.log(bz.tau_rise_days[1]), np.log(bz.max_fall_over_rise),
+               np.full(len(used), np.inf)]
+
+    def residuals(q):
+        shape = bazin_model(t - t_ref, q[0], np.exp(q[1]), np.exp(q[1] + q[2]))
+        return (f - q[3:][which] * shape) / e
+
+    best = None
+    for t0 in np.linspace(lo[0], hi[0], 5):
+        for a in np.linspace(lo[1], hi[1], 4)[1:-1]:
+            for r in np.linspace(lo[2], hi[2], 4)[1:-1]:
+                shape = bazin_model(t - t_ref, t0, np.exp(a), np.exp(a + r))
+                amps = [float(np.sum(shape[which == k] * f[which == k] / e[which == k] ** 2)
+                              / max(np.sum(shape[which == k] ** 2 / e[which == k] ** 2), 1e-300))
+                        for k in range(len(used))]
+                q0 = np.clip(np.r_[t0, a, r, amps], lo, hi)
+                fit = least_squares(residuals, q0, bounds=(lo, hi), x_scale="jac", xtol=1e-10, ftol=1e-10,
+                                    gtol=1e-10, max_nfev=400)
+                if best is None or 2 * fit.cost < 2 * best.cost:
+                    best = fit
+    jac = best.jac
+    with np.errstate(all="ignore"):
+        try:
+            cov = np.linalg.inv(jac.T @ jac)
+            stderr = np.sqrt(np.abs(np.diag(cov)))
+        except np.linalg.LinAlgError:
+            stderr = np.full(len(best.x), np.inf)
+    params = best.x.copy()
+    params[0] += t_ref
+    at_bound = (np.abs(best.x[:3] - lo[:3]) < 1e-6) | (np.abs(best.x[:3] - hi[:3]) < 1e-6)
+    return BazinReference(float(2 * best.cost), dof, params, stderr, tuple(b for b, _ in used), at_bound)
+
+
+@dataclass(frozen=True)
+class DrwReference:
+    loglike: float  # the oracle's maximum
+    white: float  # white noise with the stated errors, each band's mean at its maximum
+    tau: float
+    sigmas: dict[int, float]
+
+
+def _celerite_band(p: BandPoints, tau: float, sigma: float) -> float:
+    """celerite2's log-likelihood of one band (RealTerm = the DRW), its mean at the maximum-likelihood
+    value (generalised least squares with celerite2's own solver)."""
+    import celerite2
+
+    gp = celerite2.GaussianProcess(celerite2.terms.RealTerm(a=sigma**2, c=1.0 / tau))
+    gp.compute(p.t - p.t[0], diag=p.e**2, quiet=True)
+    ones = np.ones(p.n)
+    mean = float(gp.apply_inverse(ones) @ p.f / (gp.apply_inverse(ones) @ ones))
+    return float(gp.log_likelihood(p.f - mean))  # gp.mean set after compute() would be ignored
+
+
+def drw_loglike_at(c: CleanCurve, tau: float, sigmas: dict[int, float]) -> float:
+    return sum(_celerite_band(c.bands[b], tau, sigmas[b]) for b in sigmas)
+
+
+def drw_white(c: CleanCurve) -> float:
+    dr = feature_spec().drw
+    total = 0.0
+    for _, p in fit_bands(c, dr.min_points_per_band):
+        w = p.e**-2.0
+        r = p.f - np.average(p.f, weights=w)
+        total += -0.5 * float(np.sum(r * r * w) + np.sum(np.log(2 * np.pi * p.e**2)))
+    return total
+
+
+def drw_reference(c: CleanCurve) -> DrwReference | None:
+    """scipy L-BFGS-B over (ln tau, ln sigma_b) from 4 starting taus, celerite2's likelihood; None when
+    docs/features.md's gate fails. sigma_b is searched over a wider range than the kernel's."""
+    from scipy.optimize import minimize
+
+    dr = feature_spec().drw
+    used = fit_bands(c, dr.min_points_per_band)
+    if not used or sum(p.n for _, p in used) < dr.min_points:
+        return None
+    scales = [float(np.ptp(p.f) + p.e.max()) for _, p in used]
+    bounds = [(np.log(dr.tau_days[0]), np.log(dr.tau_days[1]))] + [(np.log(1e-5 * s), np.log(1e3 * s)) for s in scales]
+
+    def negative(q):
+        value = -sum(_celerite_band(p, np.exp(q[0]), np.exp(q[1 + k])) for k, (_, p) in enumerate(used))
+        return value if np.isfinite(value) else 1e300
+
+    best = None
+    for log_tau in np.linspace(*bounds[0], 4):
+        for level in (0.3,):
+            q0 = np.r_[log_tau, [np.log(level * s) for s in scales]]
+            fit = minimize(negative, q0, method="L-BFGS-B", bounds=bounds, options={"ftol": 1e-13, "gtol": 1e-9})
+            if best is None or fit.fun < best.fun:
+                best = fit
+    return DrwReference(-float(best.fun), drw_white(c), float(np.exp(best.x[0])),
+                        {b: float(np.exp(best.x[1 + k])) for k, (b, _) in enumerate(used)})
+
+
+# Checked in tests/test_features_fits.py against the references above (multi-start scipy least_squares
+# for the Bazin fit, celerite2 maximised by scipy for the DRW): feature -> library.
+FIT_ORACLES = {
+    "bazinT0": "scipy", "bazinTauRise": "scipy", "bazinTauFall": "scipy", "bazinRedChi2": "scipy",
+    "bazinAmp": "scipy", "drwTau": "celerite2", "drwLogLikeRatio": "celerite2", "drwSigma": "celerite2",
+}
