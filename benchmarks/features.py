@@ -12,7 +12,7 @@ import time
 import numpy as np
 
 from alertfeat.columns import BANDS, Sources
-from alertfeat.features import _column_of_slot, compute_features, feature_spec, fit_bounds, periodogram, warm_up
+from alertfeat.features import _column_of_slot, compute_features, feature_spec, periodogram, warm_up
 from alertfeat.features.kernels import batch_features
 
 PHASE_EPOCH = 60000.0
@@ -58,20 +58,14 @@ def _best_seconds(fn, repeats: int) -> tuple[float, float]:
     return min(times), float(np.median(times))
 
 
-def _kernel(lc: Sources, periodogram_on: bool, fits_on: bool) -> None:
-    """The kernel with the periodogram's and/or the fits' gates set out of reach (their features stay NaN):
-    fits off and the periodogram on is version 2's vector."""
+def _statistics_only(lc: Sources) -> None:
+    """The kernel with the periodogram gate set out of reach: points, statistics and colors only."""
     spec = feature_spec()
     grid = spec.grid
-    bazin, drw = fit_bounds(spec)
-    if not fits_on:
-        bazin, drw = bazin.copy(), drw.copy()
-        bazin[0] = drw[0] = 1e9  # more points per band than any light curve has
     out = np.empty((lc.n_alerts, spec.size), np.float32)
     batch_features(lc.offsets, lc.source_id, lc.mjd, lc.band, lc.flux, lc.flux_err, spec.duplicate_time_days,
-                   grid.min_frequency, grid.step, grid.n_freq, grid.max_frequency,
-                   grid.min_residual_dof if periodogram_on else np.iinfo(np.int64).max,
-                   grid.min_points_per_band, grid.phase_epoch_mjd, bazin, drw, _column_of_slot(), out)
+                   grid.min_frequency, grid.step, grid.n_freq, grid.max_frequency, np.iinfo(np.int64).max,
+                   grid.min_points_per_band, grid.phase_epoch_mjd, _column_of_slot(), out)
 
 
 def _scan_inputs(lc: Sources) -> list[tuple]:
@@ -128,19 +122,7 @@ def light_curve_extractor():
     ]
     grid = feature_spec().grid
     periodogram = lcf.Periodogram(peaks=2, freqs=2 * np.pi * grid.frequencies(), fast=False, bands=bands)
-    return lcf.Extractor(*per_band), periodogram, bazin_per_band(), lcf.__version__
-
-
-def bazin_per_band():
-    """light-curve's nearest equivalent of our fits: BazinFit in each band (it has no damped random walk;
-    its stochastic-variability statistics, Eta and ExcessVariance, are in the statistics above)."""
-    import light_curve as lcf
-
-    bands = list(BANDS)
-    try:
-        return lcf.BazinFit("lmsder", bands=bands)
-    except (ValueError, RuntimeError):  # built without GSL
-        return lcf.BazinFit("mcmc", bands=bands)
+    return lcf.Extractor(*per_band), periodogram, lcf.__version__
 
 
 def run(n_curves: int = 200, epochs: int = 80, repeats: int = 3, seed: int = 1) -> dict:
@@ -148,14 +130,13 @@ def run(n_curves: int = 200, epochs: int = 80, repeats: int = 3, seed: int = 1) 
     warm_up()
     compute_features(lc)
     ours, ours_median = _best_seconds(lambda: compute_features(lc), repeats)
-    statistics, _ = _best_seconds(lambda: _kernel(lc, False, False), repeats)
-    version2, _ = _best_seconds(lambda: _kernel(lc, True, False), repeats)
+    statistics, _ = _best_seconds(lambda: _statistics_only(lc), repeats)
     inputs = _scan_inputs(lc)
     ws = periodogram.new_workspace(int(lc.counts().max()), feature_spec().grid.n_freq)
     _scan_only(inputs[:1], ws)
     scan, _ = _best_seconds(lambda: _scan_only(inputs, ws), repeats)
 
-    statistics_lc, periodogram_lc, bazin_lc, version = light_curve_extractor()
+    statistics_lc, periodogram_lc, version = light_curve_extractor()
     labels = np.array(list(BANDS))
     curves = [(lc.mjd[lc.rows(i)], lc.flux[lc.rows(i)], lc.flux_err[lc.rows(i)], labels[lc.band[lc.rows(i)]])
               for i in range(lc.n_alerts)]
@@ -163,9 +144,7 @@ def run(n_curves: int = 200, epochs: int = 80, repeats: int = 3, seed: int = 1) 
     periodogram_lc.many(curves[:2], n_jobs=1)
     theirs_statistics, _ = _best_seconds(lambda: statistics_lc.many(curves, n_jobs=1), repeats)
     theirs_periodogram, _ = _best_seconds(lambda: periodogram_lc.many(curves, n_jobs=1), repeats)
-    bazin_lc.many(curves[:2], n_jobs=1, fill_value=np.nan)  # bands of < 6 points: NaN, as ours gate
-    theirs_bazin, _ = _best_seconds(lambda: bazin_lc.many(curves, n_jobs=1, fill_value=np.nan), repeats)
-    theirs = theirs_statistics + theirs_periodogram + theirs_bazin
+    theirs = theirs_statistics + theirs_periodogram
 
     per_curve = 1e6 / n_curves
     counts = lc.counts()
@@ -177,21 +156,16 @@ def run(n_curves: int = 200, epochs: int = 80, repeats: int = 3, seed: int = 1) 
         "features": feature_spec().size,
         "ours_us_per_curve": round(ours * per_curve, 1),
         "ours_median_us_per_curve": round(ours_median * per_curve, 1),
-        "version2_us_per_curve": round(version2 * per_curve, 1),
-        "ratio_to_version2": round(ours / version2, 2) if version2 > 0 else math.nan,
         "ours_breakdown_us": {
             "points_and_statistics": round(statistics * per_curve, 1),
-            "periodogram": round((version2 - statistics) * per_curve, 1),
-            "bazin_and_drw_fits": round((ours - version2) * per_curve, 1),
+            "periodogram": round((ours - statistics) * per_curve, 1),
             "of_which_float32_scan": round(scan * per_curve, 1),
         },
         "light_curve_us_per_curve": round(theirs * per_curve, 1),
         "light_curve_breakdown_us": {
             "statistics": round(theirs_statistics * per_curve, 1),
             "multiband_periodogram": round(theirs_periodogram * per_curve, 1),
-            "bazin_fit_per_band": round(theirs_bazin * per_curve, 1),
         },
-        "fits_speedup_vs_light_curve_bazin": round(theirs_bazin / (ours - version2), 2) if ours > version2 else math.nan,
         "light_curve_version": version,
         "speedup_vs_light_curve": round(theirs / ours, 2) if ours > 0 else math.nan,
         "repeats": repeats,

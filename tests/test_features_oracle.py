@@ -17,7 +17,7 @@ from astropy.timeseries import LombScargleMultiband
 
 from alertfeat.features import compute_features, feature_spec
 from tests.feature_oracles import (
-    ARGMAX_CHECKED, BAND_ORACLES, FIT_ORACLES, GLOBAL_ORACLES, KINDS, PHASE_EPOCH, SINUSOID_ORACLES, BandOracle, CleanCurve,
+    ARGMAX_CHECKED, BAND_ORACLES, GLOBAL_ORACLES, KINDS, PHASE_EPOCH, SINUSOID_ORACLES, BandOracle, CleanCurve,
     GlobalOracle, PeriodogramReference, SinusoidOracle, as_sources, clean, grid_index, peak_misses,
     periodogram_reference,
     simulated_curves,
@@ -145,8 +145,7 @@ def test_global_feature_matches_its_oracle(run: Run, oracle: GlobalOracle):
 
 def test_every_feature_has_an_oracle():
     spec = feature_spec()
-    declared = ({o.feature for o in BAND_ORACLES + SINUSOID_ORACLES + GLOBAL_ORACLES} | set(ARGMAX_CHECKED)
-                | set(FIT_ORACLES))
+    declared = {o.feature for o in BAND_ORACLES + SINUSOID_ORACLES + GLOBAL_ORACLES} | set(ARGMAX_CHECKED)
     assert declared == set(spec.global_names) | set(spec.per_band_names)
 
 

@@ -33,14 +33,6 @@ def _column_of_slot() -> np.ndarray:
     return np.array([column[name] for name in slots], np.int64)
 
 
-def fit_bounds(spec: FeatureSpec) -> tuple[np.ndarray, np.ndarray]:
-    """The Bazin and DRW bounds as the kernel takes them (float64 arrays; see kernels.batch_features)."""
-    bz, dr = spec.bazin, spec.drw
-    return (np.array([bz.min_points_per_band, bz.min_residual_dof, bz.t0_margin_days, *bz.tau_rise_days,
-                      bz.max_fall_over_rise], np.float64),
-            np.array([dr.min_points_per_band, dr.min_points, *dr.tau_days], np.float64))
-
-
 def _check_layout(lc: Sources) -> None:
     """The kernels index without bounds checks: the offsets must describe the columns."""
     m = len(lc.mjd)
@@ -74,8 +66,6 @@ def compute_features(lc: Sources) -> np.ndarray:
         grid.min_residual_dof,
         grid.min_points_per_band,
         grid.phase_epoch_mjd,
-        fit_bounds(spec)[0],
-        fit_bounds(spec)[1],
         _column_of_slot(),
         out,
     )

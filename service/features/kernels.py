@@ -10,10 +10,8 @@ from numba import njit
 from .layout import (
     COLOR_GR, COLOR_RI, FIRST_MJD, FRAC_NEGATIVE, LAST_MJD, MEAN, MULTI_AMP, MULTI_FAP, MULTI_PERIOD,
     MULTI_PERIOD2, MULTI_PHASE, MULTI_POWER, MULTI_POWER2, N_BANDS, N_DIA_SOURCES, N_GLOBAL, N_PER_BAND,
-    N_SLOTS, PEAK_MJD, BAZIN_AMP, BAZIN_T0, DRW_SIGMA, DRW_TAU,
+    N_SLOTS, PEAK_MJD,
 )
-from .bazin import bazin_fit
-from .drw import drw_fit
 from .fit import multiband_fap, sinusoid_fit
 from .periodogram import PARAMS_PER_BAND, new_workspace, search_peaks
 from .points import select_points
@@ -163,30 +161,9 @@ def _periodogram_features(t, f, e, seg, row, f_min, df, n_freq, f_max, min_resid
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _fit_features(t, f, e, seg, bazin_bounds, drw_bounds, fit_t, fit_f, fit_w, fit_phi, fit_q, result, per_band, row):
-    """The bazin* and drw* features (NaN where a fit's gate fails)."""
-    bazin_fit(t, f, e, seg, int(bazin_bounds[0]), int(bazin_bounds[1]), bazin_bounds[2], bazin_bounds[3],
-              bazin_bounds[4], bazin_bounds[5], fit_t, fit_f, fit_w, result, per_band)
-    for j in range(4):
-        row[BAZIN_T0 + j] = result[j]
-    for b in range(N_BANDS):
-        row[N_GLOBAL + b * N_PER_BAND + BAZIN_AMP] = per_band[b]
-    drw_fit(t, f, e, seg, int(drw_bounds[0]), int(drw_bounds[1]), drw_bounds[2], drw_bounds[3], fit_t, fit_f, fit_w,
-            fit_phi, fit_q, result, per_band)
-    for j in range(2):
-        row[DRW_TAU + j] = result[j]
-    for b in range(N_BANDS):
-        row[N_GLOBAL + b * N_PER_BAND + DRW_SIGMA] = per_band[b]
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
 def batch_features(offsets, source_id, mjd, band, flux, flux_err, duplicate_days, f_min, df, n_freq, f_max,
-                   min_residual_dof, min_per_band, phase_epoch, bazin_bounds, drw_bounds, column_of_slot, out):
+                   min_residual_dof, min_per_band, phase_epoch, column_of_slot, out):
     """out[a, column_of_slot[s]] = slot s of light curve a (rows offsets[a]:offsets[a+1]); NaN = undefined.
-
-    bazin_bounds = (min points per band, min residual dof, t0 margin, tau_rise low, high, max tau_fall/tau_rise);
-    drw_bounds = (min points per band, min points, tau low, high); min points <= 0 would disable nothing,
-    a huge one disables the fit (the benchmark's breakdown uses that).
 
     Every value is computed in float64; one that float32 cannot hold (|x| > FLOAT32_MAX, e.g. a
     chi2 of fluxes ~3e38 or errors ~1e-20) becomes NaN rather than inf.
@@ -205,13 +182,6 @@ def batch_features(offsets, source_id, mjd, band, flux, flux_err, duplicate_days
     scratch = np.empty((3, cap))
     ws = new_workspace(cap, n_freq)
     row = np.empty(N_SLOTS)
-    fit_t = np.empty(cap)
-    fit_f = np.empty(cap)
-    fit_w = np.empty(cap)
-    fit_phi = np.zeros(cap)
-    fit_q = np.zeros(cap)
-    fit_result = np.empty(4)
-    fit_bands = np.empty(N_BANDS)
     for a in range(n_alerts):
         row[:] = np.nan
         n = select_points(offsets[a], offsets[a + 1], mjd, source_id, band, flux, flux_err, duplicate_days,
@@ -226,7 +196,5 @@ def batch_features(offsets, source_id, mjd, band, flux, flux_err, duplicate_days
         row[COLOR_RI] = _color(row[N_GLOBAL + BAND_R * N_PER_BAND + MEAN], row[N_GLOBAL + BAND_I * N_PER_BAND + MEAN])
         _periodogram_features(t[:n], f[:n], e[:n], seg, row, f_min, df, n_freq, f_max, min_residual_dof,
                               min_per_band, phase_epoch, scratch, ws)
-        _fit_features(t[:n], f[:n], e[:n], seg, bazin_bounds, drw_bounds, fit_t, fit_f, fit_w, fit_phi, fit_q,
-                      fit_result, fit_bands, row)
         for s in range(N_SLOTS):
             out[a, column_of_slot[s]] = row[s] if abs(row[s]) <= FLOAT32_MAX else np.nan

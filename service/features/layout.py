@@ -12,11 +12,9 @@ N_BANDS = 6
 GLOBAL_SLOTS = (
     "nDiaSources", "firstMjd", "lastMjd", "fracNegative", "peakMjd", "colorGR", "colorRI",
     "multiPeriod", "multiPower", "multiFap", "multiPeriod2", "multiPower2",
-    "bazinT0", "bazinTauRise", "bazinTauFall", "bazinRedChi2", "drwTau", "drwLogLikeRatio",
 )
 (N_DIA_SOURCES, FIRST_MJD, LAST_MJD, FRAC_NEGATIVE, PEAK_MJD, COLOR_GR, COLOR_RI,
- MULTI_PERIOD, MULTI_POWER, MULTI_FAP, MULTI_PERIOD2, MULTI_POWER2,
- BAZIN_T0, BAZIN_TAU_RISE, BAZIN_TAU_FALL, BAZIN_RED_CHI2, DRW_TAU, DRW_LOG_LIKE_RATIO) = range(len(GLOBAL_SLOTS))
+ MULTI_PERIOD, MULTI_POWER, MULTI_FAP, MULTI_PERIOD2, MULTI_POWER2) = range(len(GLOBAL_SLOTS))
 
 BAND_SLOTS = (
     "nObs", "psfFluxMean", "psfFluxMeanErr", "psfFluxSigma", "psfFluxChi2", "psfFluxMin", "psfFluxMax",
@@ -24,12 +22,11 @@ BAND_SLOTS = (
     "psfFluxPercentile50", "psfFluxPercentile75", "psfFluxPercentile95", "psfFluxMAD", "psfFluxSkew",
     "psfFluxKurtosis", "psfFluxLinearSlope", "psfFluxLinearSlopeErr", "psfFluxLinearRedChi2",
     "psfFluxLinearAtLast", "psfFluxStetsonJ", "psfFluxStetsonK", "psfFluxExcessVar", "psfFluxEta",
-    "psfFluxBeyond1Std", "psfFluxRiseRate", "psfFluxDeclineRate", "multiAmp", "multiPhase", "bazinAmp", "drwSigma",
+    "psfFluxBeyond1Std", "psfFluxRiseRate", "psfFluxDeclineRate", "multiAmp", "multiPhase",
 )
 (N_OBS, MEAN, MEAN_ERR, SIGMA, CHI2, MIN, MAX, ERR_MEAN, MAX_SLOPE, P05, P25, P50, P75, P95, MAD, SKEW,
  KURTOSIS, LINEAR_SLOPE, LINEAR_SLOPE_ERR, LINEAR_RED_CHI2, LINEAR_AT_LAST, STETSON_J, STETSON_K,
- EXCESS_VAR, ETA, BEYOND_1STD, RISE_RATE, DECLINE_RATE, MULTI_AMP, MULTI_PHASE, BAZIN_AMP,
- DRW_SIGMA) = range(len(BAND_SLOTS))
+ EXCESS_VAR, ETA, BEYOND_1STD, RISE_RATE, DECLINE_RATE, MULTI_AMP, MULTI_PHASE) = range(len(BAND_SLOTS))
 
 N_GLOBAL = len(GLOBAL_SLOTS)
 N_PER_BAND = len(BAND_SLOTS)

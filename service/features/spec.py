@@ -1,4 +1,4 @@
-"""Feature names, units, version, periodogram grid and fit bounds, read from the published schemas/features.json."""
+"""Feature names, units, version and periodogram grid, read from the published schemas/features.json."""
 
 from __future__ import annotations
 
@@ -39,26 +39,6 @@ class PeriodogramGrid:
 
 
 @dataclass(frozen=True)
-class BazinBounds:
-    """The multiband Bazin fit's gate and box (docs/features.md)."""
-
-    min_points_per_band: int
-    min_residual_dof: int  # points - 3 - bands taking part, at least
-    t0_margin_days: float
-    tau_rise_days: tuple[float, float]
-    max_fall_over_rise: float  # tau_fall / tau_rise in [1, this]
-
-
-@dataclass(frozen=True)
-class DrwBounds:
-    """The multiband damped random walk's gate and tau range (docs/features.md)."""
-
-    min_points_per_band: int
-    min_points: int
-    tau_days: tuple[float, float]
-
-
-@dataclass(frozen=True)
 class FeatureSpec:
     version: int
     bands: tuple[str, ...]
@@ -68,8 +48,6 @@ class FeatureSpec:
     docs: dict[str, str]
     duplicate_time_days: float
     grid: PeriodogramGrid
-    bazin: BazinBounds
-    drw: DrwBounds
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -92,8 +70,6 @@ def feature_spec() -> FeatureSpec:
         units[entry["name"]] = entry["unit"]
         docs[entry["name"]] = entry["doc"]
     pg = data["periodogram"]
-    bz = data["bazin"]
-    dr = data["drw"]
     return FeatureSpec(
         version=int(data["version"]),
         bands=tuple(data["bands"]),
@@ -109,17 +85,5 @@ def feature_spec() -> FeatureSpec:
             min_residual_dof=int(pg["min_residual_dof"]),
             min_points_per_band=int(pg["min_points_per_band"]),
             phase_epoch_mjd=float(pg["phase_epoch_mjd"]),
-        ),
-        bazin=BazinBounds(
-            min_points_per_band=int(bz["min_points_per_band"]),
-            min_residual_dof=int(bz["min_residual_dof"]),
-            t0_margin_days=float(bz["t0_margin_days"]),
-            tau_rise_days=(float(bz["tau_rise_days"][0]), float(bz["tau_rise_days"][1])),
-            max_fall_over_rise=float(bz["tau_fall_over_tau_rise"][1]),
-        ),
-        drw=DrwBounds(
-            min_points_per_band=int(dr["min_points_per_band"]),
-            min_points=int(dr["min_points"]),
-            tau_days=(float(dr["tau_days"][0]), float(dr["tau_days"][1])),
         ),
     )
