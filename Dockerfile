@@ -6,7 +6,8 @@ COPY pyproject.toml README.md ./
 COPY service ./service
 COPY schemas ./schemas
 COPY benchmarks ./benchmarks
-RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+# [catalogs] brings pyarrow, which HATS catalogs read in place (xmatch_hats) need.
+RUN pip wheel --no-cache-dir --wheel-dir /wheels ".[catalogs]"
 
 FROM python:3.11-slim
 ENV PYTHONUNBUFFERED=1 \

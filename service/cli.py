@@ -201,7 +201,12 @@ def _plot_curve(args: argparse.Namespace):
         settings = _settings(args)
         if args.object is None or settings.redis_url is None:
             raise UsageError("--redis needs --object ID and a redis_url")
-        return curve_from_redis(settings.redis_url.get_secret_value(), settings.redis_key_prefix, args.object)
+        import redis
+
+        try:
+            return curve_from_redis(settings.redis_url.get_secret_value(), settings.redis_key_prefix, args.object)
+        except redis.RedisError as exc:
+            raise PlotError(f"cannot read object {args.object} from Redis: {exc}") from None
     if args.files:
         return curve_from_alerts(alerts_in_files(_input_files(args.files)[0]), args.object)
     from .subscribe import enriched_alerts
@@ -235,9 +240,14 @@ def cmd_dashboard_report(args: argparse.Namespace) -> int:
         raise InputError(f"{args.dashboard}: {exc}") from None
     try:
         report = render(args.prometheus, dashboard, args.minutes)
-    except OSError as exc:
+    except (OSError, ValueError) as exc:
         raise InputError(f"cannot query Prometheus at {args.prometheus}: {exc}") from None
-    args.out.write_text(report)
+    except (KeyError, TypeError) as exc:
+        raise InputError(f"{args.dashboard}: not a Grafana dashboard ({type(exc).__name__}: {exc})") from None
+    try:
+        args.out.write_text(report)
+    except OSError as exc:
+        raise InputError(f"cannot write {args.out}: {exc}") from None
     print(f"wrote {args.out}", file=sys.stderr)
     return 0
 
@@ -530,6 +540,9 @@ def main(argv: list[str] | None = None) -> int:
     except KafkaUnavailable as exc:
         print(f"alertfeat: {exc}", file=sys.stderr)
         return 3
+    except AlertfeatError as exc:  # any other error of ours (e.g. a local server that would not start)
+        print(f"alertfeat: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # e.g. piped into `head`

@@ -404,12 +404,15 @@ def format_validation_error(exc: ValidationError, config_file: str | Path | None
         variable = f"ALERTFEAT_{top.upper()}"
         if not field:  # a model validator that names the field itself
             problems.append(msg)
-        elif err["type"] == "extra_forbidden":  # unknown variables are caught before: this is a YAML key
+        elif err["type"] == "extra_forbidden" and len(err["loc"]) == 1:  # unknown variables are caught before: a YAML key
             problems.append(f"{config_file or 'settings'}: unknown key {top!r}")
-        elif top in yaml_keys and variable not in os.environ and top not in overridden:
-            problems.append(f"{field} (in {config_file}): {msg}")
         else:
-            problems.append(f"{field} ({variable}): {msg}")
+            if err["type"] == "extra_forbidden":  # a nested key, e.g. xmatch_hats.gaia.typo
+                msg = "unknown field"
+            if top in yaml_keys and variable not in os.environ and top not in overridden:
+                problems.append(f"{field} (in {config_file}): {msg}")
+            else:
+                problems.append(f"{field} ({variable}): {msg}")
     return "invalid configuration: " + "; ".join(problems)
 
 

@@ -8,6 +8,7 @@ processes (each pid is checked against its command line first, in case it was re
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import signal
@@ -16,6 +17,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .localinfra import LocalKafka, LocalRedis, redis_server_binary
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -48,14 +51,23 @@ def _alive(p: LocalProcess) -> bool:
     return p.executable.encode() in cmdline and stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
-def running(data_dir: Path) -> LocalStack | None:
-    """The stack recorded in the data directory, if all of its processes still run."""
+def _recorded(data_dir: Path) -> LocalStack | None:
+    """The stack the state file records; None when there is none or it cannot be read."""
     path = state_path(data_dir)
     if not path.is_file():
         return None
-    state = json.loads(path.read_text())
-    stack = LocalStack(state["env"], [LocalProcess(**p) for p in state["processes"]])
-    return stack if all(map(_alive, stack.processes)) else None
+    try:
+        state = json.loads(path.read_text())
+        return LocalStack(state["env"], [LocalProcess(**p) for p in state["processes"]])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        log.warning("ignoring unreadable %s (%s)", path, exc)
+        return None
+
+
+def running(data_dir: Path) -> LocalStack | None:
+    """The stack recorded in the data directory, if all of its processes still run."""
+    stack = _recorded(data_dir)
+    return stack if stack is not None and all(map(_alive, stack.processes)) else None
 
 
 def up(data_dir: Path) -> tuple[LocalStack, bool]:
@@ -90,9 +102,8 @@ def up(data_dir: Path) -> tuple[LocalStack, bool]:
 def down(data_dir: Path, timeout_s: float = 10.0) -> list[str]:
     """Stop the recorded processes (SIGTERM, then SIGKILL after `timeout_s`); their names."""
     path = state_path(data_dir)
-    if not path.is_file():
-        return []
-    processes = [LocalProcess(**p) for p in json.loads(path.read_text())["processes"]]
+    stack = _recorded(data_dir)
+    processes = stack.processes if stack is not None else []
     stopped = []
     for p in filter(_alive, processes):
         os.kill(p.pid, signal.SIGTERM)
@@ -104,5 +115,5 @@ def down(data_dir: Path, timeout_s: float = 10.0) -> list[str]:
         if _alive(p):
             os.kill(p.pid, signal.SIGKILL)
         shutil.rmtree(Path(p.log).parent, ignore_errors=True)  # the server's scratch directory
-    path.unlink()
+    path.unlink(missing_ok=True)
     return stopped

@@ -33,13 +33,18 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
     try:
         columns = ColumnMap.parse(args.columns, args.nested)
+        if args.workers < 1:
+            raise BatchInputError(f"--workers must be at least 1, got {args.workers}")
         if not args.all_time and not args.window_days > 0:
             raise BatchInputError(f"--window-days must be positive, got {args.window_days}")
         window = Window(days=math.inf if args.all_time else args.window_days, as_of=args.as_of)
         options = dict(sources=args.sources, sources_margin=args.sources_margin, columns=columns, window=window,
                        chunk_objects=args.chunk, workers=args.workers, scheduler=args.scheduler,
                        progress=not args.no_progress)
-        from .run import batch_features
+        try:
+            from .run import batch_features
+        except ImportError as exc:
+            raise BatchInputError(f"needs the batch extra: pip install 'alertfeat[batch]' ({exc})") from None
 
         summary = batch_features(args.input, args.output, overwrite=args.overwrite, **options)
     except BatchInputError as exc:

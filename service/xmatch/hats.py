@@ -142,12 +142,13 @@ class HatsCatalog:
         hi = np.array([(pix + 1) << 2 * (MAX_ORDER - order) for order, pix, _ in parts], np.int64)
         if np.any(lo[1:] < hi[:-1]):
             raise CatalogError(f"{catalog}: partitions overlap")
-        _, _, pq = _pyarrow()
+        pa, _, pq = _pyarrow()
         first = parts[0][2][0]
         try:
-            names = pq.ParquetFile(first).schema_arrow.names
+            schema = pq.ParquetFile(first).schema_arrow
         except Exception as exc:  # pyarrow raises several types for a file that is not Parquet
             raise CatalogError(f"{first}: not readable as Parquet ({exc})") from None
+        names = schema.names
         ra_col, dec_col = props.get("hats_col_ra", "ra"), props.get("hats_col_dec", "dec")
         key_col = props.get("hats_col_healpix", "_healpix_29")
         if key_col not in names or props.get("hats_col_healpix_order", "29") != "29":
@@ -157,6 +158,13 @@ class HatsCatalog:
         if missing:
             raise CatalogError(f"catalog {name} ({catalog}): no column(s) {', '.join(missing)}; "
                                f"it has {', '.join(names)}")
+        # Checked now, so a wrong type fails at start rather than on the first batch that pages it in.
+        numeric = lambda c: pa.types.is_floating(schema.field(c).type) or pa.types.is_integer(schema.field(c).type)  # noqa: E731
+        wrong = [f"{c} ({schema.field(c).type})" for c in wanted[1:] if c and not numeric(c)]
+        if not pa.types.is_integer(schema.field(cols.id).type):
+            wrong.insert(0, f"{cols.id} ({schema.field(cols.id).type}, the id must be an integer)")
+        if wrong:
+            raise CatalogError(f"catalog {name} ({catalog}): non-numeric column(s) {', '.join(wrong)}")
         if cache_mb <= 0:
             raise CatalogError(f"catalog {name}: cache_mb must be positive")
         pm_max = PM_MAX_MAS_YR if pm_max_mas_yr is None else float(pm_max_mas_yr)
