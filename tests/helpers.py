@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import io
+import json
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Iterable
 from functools import cache
@@ -97,3 +100,13 @@ def produce_at_rate(bootstrap: str, topic: str, messages: list[bytes], rate: flo
         if ahead > 0:
             time.sleep(ahead)
     assert producer.flush(30) == 0
+
+
+def readyz(port: int) -> tuple[int, list[str]]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as reply:
+            return reply.status, json.loads(reply.read())["reasons"]
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())["reasons"]
+    except (urllib.error.URLError, ConnectionError):
+        return 0, ["endpoint not up"]

@@ -7,11 +7,8 @@ real `alertfeat run` process; /readyz is sampled over HTTP.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
-import urllib.error
-import urllib.request
 
 import psutil
 import pytest
@@ -21,20 +18,10 @@ from alertfeat.health import BROKER_DOWN, OK, REDIS_DOWN, TOPIC_MISSING
 from alertfeat.kafka_io import ensure_topics
 from alertfeat.localinfra import LocalRedis, free_port
 from alertfeat.probes import Hysteresis
-from tests.helpers import produce_all, produce_at_rate, write_simulated
+from tests.helpers import produce_all, produce_at_rate, readyz, write_simulated
 from tests.service_process import ServiceProcess
 
 INTERVAL_S, FAILURES, SUCCESSES = 0.5, 3, 2
-
-
-def readyz(port: int) -> tuple[int, list[str]]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as reply:
-            return reply.status, json.loads(reply.read())["reasons"]
-    except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read())["reasons"]
-    except (urllib.error.URLError, ConnectionError):
-        return 0, ["endpoint not up"]
 
 
 def wait_for(port: int, code: int, reason: str | None, svc: ServiceProcess, timeout_s: float) -> float:

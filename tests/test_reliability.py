@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import random
+import time
 import urllib.error
 import urllib.request
 
@@ -18,7 +19,7 @@ from alertfeat.dlq import replay_dead_letters
 from alertfeat.kafka_io import ensure_topics
 from alertfeat.localinfra import free_port
 from alertfeat.subscribe import enriched_alerts
-from tests.helpers import drain, encode_alert, produce_all, sample_alerts, write_simulated
+from tests.helpers import drain, readyz, encode_alert, produce_all, sample_alerts, write_simulated
 
 
 def _scrape(port: int) -> dict[str, float]:
@@ -56,6 +57,9 @@ def test_caps_accounting_and_health_endpoints(make_settings, service, kafka, sho
         dead = drain(kafka.bootstrap, settings.dlq_topic, n_many + 2, timeout_s=60)
         drain(kafka.bootstrap, settings.enriched_topic, len(messages) - n_many - 2, timeout_s=60)
         health = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5).read())
+        deadline = time.monotonic() + 30  # readiness comes from timed probes (2 successes in a row)
+        while readyz(port)[0] != 200 and time.monotonic() < deadline:
+            time.sleep(0.2)
         ready = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5).read())
         metrics = _scrape(port)
     reasons = sorted(dict(m.headers())["alertfeat.error.class"].decode() for m in dead)

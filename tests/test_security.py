@@ -31,8 +31,7 @@ from alertfeat.history import HistorySource, RedisHistory
 from alertfeat.kafka_io import ensure_topics
 from alertfeat.localinfra import LocalKafka, LocalRedis, free_port
 from alertfeat.subscribe import enriched_alerts
-from tests.helpers import drain, encode_alert, produce_all, sample_alerts
-from tests.test_health import readyz
+from tests.helpers import drain, encode_alert, produce_all, readyz, sample_alerts
 from tests.test_history import _batch
 from tests.tls import TlsProxy, make_certificates
 
@@ -193,6 +192,10 @@ def test_marker_secrets_from_every_input_path_reach_no_output(redis_form, worker
             server.stop()  # errors while the secret is in use
             produce_all(kafka.bootstrap, settings.input_topic, [alert] * 5)
             enriched += drain(kafka.bootstrap, settings.enriched_topic, 25, timeout_s=60)
+            deadline = time.monotonic() + 30  # the probe needs a few failed PINGs (hysteresis) to say so
+            while not any("Redis unreachable" in reason for reason in readyz(port)[1]):
+                assert time.monotonic() < deadline, readyz(port)
+                time.sleep(0.2)
             for path in ("/metrics", "/healthz", "/readyz"):
                 try:
                     outputs.append(urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5).read())
