@@ -9,9 +9,8 @@ import pytest
 
 from alertfeat.xmatch import Catalog, CatalogSet, load_catalog
 from alertfeat.xmatch.store import prepare_columns, write_catalog
-from tests.xmatch_data import astropy_pairs, catalog_coords, gaia, hipparcos, mjd_of_year, offset, real_data_dir  # noqa: F401
+from tests.xmatch_data import assert_same_pairs, astropy_pairs, catalog_coords, gaia, hipparcos, mjd_of_year, offset, real_data_dir  # noqa: F401
 
-MAS = 1e-3  # arcsec
 YEARS = np.array([1991.25, 2016.0, 2024.7, 2027.3, 2035.0, 2060.0])
 
 
@@ -22,14 +21,6 @@ def _ours(result, catalog_index: int) -> dict:
             if result.catalog[k] == catalog_index:
                 out[(i, int(result.row[k]))] = float(result.sep_arcsec[k])
     return out
-
-
-def _assert_same(ours: dict, theirs: dict, what: str) -> None:
-    missing = sorted(set(theirs) - set(ours))[:5]
-    extra = sorted(set(ours) - set(theirs))[:5]
-    assert not missing and not extra, f"{what}: astropy-only {missing}, ours-only {extra}"
-    worst = max((abs(ours[k] - theirs[k]) for k in ours), default=0.0)
-    assert worst < MAS, f"{what}: separations differ by up to {worst * 1e3:.4f} mas"
 
 
 def _assert_nearest_first(result) -> None:
@@ -93,7 +84,7 @@ def test_real_catalogs_match_astropy_on_100k_positions(gaia, hipparcos):
     for index, c in enumerate((gaia, hipparcos)):
         theirs = astropy_pairs(ra, dec, years, c, radius[c.name])
         assert len(theirs) > (7_000 if c is gaia else 4_500)  # enough matches to mean something
-        _assert_same(_ours(result, index), theirs, c.name)
+        assert_same_pairs(_ours(result, index), theirs, c.name)
     bright = astropy_pairs(ra, dec, years, gaia, 40.0, mag_max=8.0)
     flagged = np.zeros(len(ra), bool)
     flagged[[a for a, _ in bright]] = True
@@ -147,7 +138,7 @@ def test_synthetic_poles_seam_and_fast_stars_match_astropy(synthetic):
     assert len(theirs) > 15_000
     far = {k: v for k, v in theirs.items() if k[0] < 20}
     assert far, "the far-epoch alerts found nothing: the whole-catalog path went untested"
-    _assert_same(_ours(result, 0), theirs, "synthetic")
+    assert_same_pairs(_ours(result, 0), theirs, "synthetic")
     _assert_nearest_first(result)
 
 

@@ -17,12 +17,11 @@ from alertfeat.errors import CatalogError  # noqa: E402
 from alertfeat.xmatch import CatalogSet  # noqa: E402
 from alertfeat.xmatch.hats import HatsCatalog, HatsColumns  # noqa: E402
 from alertfeat.xmatch.healpix import MAX_ORDER, ang2pix_nest_array  # noqa: E402
-from tests.xmatch_data import astropy_pairs, mjd_of_year, offset  # noqa: E402
+from tests.xmatch_data import assert_same_pairs, astropy_pairs, mjd_of_year, offset  # noqa: E402
 
 DENSITY = 24_000  # rows per deg2: a billion rows over the sky
 EPOCH = 2016.0
 RADIUS = 10.0  # arcsec: about one star per cone at this density
-MAS = 1e-3  # arcsec
 COLUMNS = HatsColumns(id="source_id", mag="phot_g_mean_mag", pmra="pmra", pmdec="pmdec", carry=("parallax",))
 # Patches (centre ra, dec, half-width deg): both poles, the RA 0/360 seam, a vertex where three
 # base pixels meet (z = 2/3) and one on the equator where four meet.
@@ -101,14 +100,6 @@ def _oracle(ra, dec, years, cols) -> dict:
     return {(a, int(cols["source_id"][r])): s for (a, r), s in astropy_pairs(ra, dec, years, rows, RADIUS).items()}
 
 
-def _assert_same(ours: dict, theirs: dict, what: str) -> None:
-    missing = sorted(set(theirs) - set(ours))[:5]
-    extra = sorted(set(ours) - set(theirs))[:5]
-    assert not missing and not extra, f"{what}: astropy-only {missing}, ours-only {extra}"
-    worst = max((abs(ours[k] - theirs[k]) for k in ours), default=0.0)
-    assert worst < MAS, f"{what}: separations differ by up to {worst * 1e3:.4f} mas"
-
-
 def test_hats_in_place_equals_astropy_at_partition_boundaries(hats_seams):
     path, cols = hats_seams
     cat = HatsCatalog.open("seams", path, COLUMNS, epoch=EPOCH, cache_mb=512)
@@ -126,7 +117,7 @@ def test_hats_in_place_equals_astropy_at_partition_boundaries(hats_seams):
     print(f"{len(ra)} alerts, {len(theirs)} astropy pairs, {across} across a partition boundary")
     assert across > 10_000
     result = CatalogSet([cat], [RADIUS], max_matches=64).match(ra, dec, mjd_of_year(years))
-    _assert_same(_ours(result, cols["source_id"]), theirs, "one batch")
+    assert_same_pairs(_ours(result, cols["source_id"]), theirs, "one batch")
     # Carried columns follow the arena rows of the matches.
     parallax = dict(zip(cols["source_id"].tolist(), cols["parallax"].tolist()))
     got = cat.column("parallax")[result.row]
@@ -143,7 +134,7 @@ def test_hats_in_place_equals_astropy_at_partition_boundaries(hats_seams):
         part = matcher.match(ra[sel], dec[sel], mjd_of_year(years[sel]))
         pieces.update({(int(sel[i]), s): v for (i, s), v in _ours(part, cols["source_id"]).items()})
         assert small.cached_bytes <= max(small.cache_bytes, small.stats.peak_bytes)
-    _assert_same(pieces, theirs, "batches through a small cache")
+    assert_same_pairs(pieces, theirs, "batches through a small cache")
     assert small.stats.evictions > 0 and small.stats.hits > 0
     assert cat.stats.evictions == 0 and cat.stats.misses == cat.cached_partitions
 

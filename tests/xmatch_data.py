@@ -14,6 +14,18 @@ from alertfeat.xmatch.store import catalogs_dir
 MJD_J2000 = 51544.5
 
 
+MAS = 1e-3  # arcsec
+
+
+def assert_same_pairs(ours: dict, theirs: dict, what: str) -> None:
+    """Our (alert, source) -> separation pairs equal astropy's, separations within 1 mas."""
+    missing = sorted(set(theirs) - set(ours))[:5]
+    extra = sorted(set(ours) - set(theirs))[:5]
+    assert not missing and not extra, f"{what}: astropy-only {missing}, ours-only {extra}"
+    worst = max((abs(ours[k] - theirs[k]) for k in ours), default=0.0)
+    assert worst < MAS, f"{what}: separations differ by up to {worst * 1e3:.4f} mas"
+
+
 def mjd_of_year(year: float) -> float:
     return MJD_J2000 + (year - 2000.0) * 365.25
 
